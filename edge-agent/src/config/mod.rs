@@ -1,0 +1,344 @@
+//! The agent's one TOML config: site, device, cameras, tasks, models, inference,
+//! MQTT, storage and web. Parsed with serde (unknown keys rejected), then
+//! validated as a whole so every mistake is reported at once, each with the
+//! file, the key and what would be valid. Nothing here opens a camera or loads
+//! a model.
+
+mod validate;
+
+use crate::inference::InferenceConfig;
+use serde::Deserialize;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Site id (the pod or station), used in MQTT topics: letters, digits, `-`, `_`.
+    pub site: String,
+    /// This box's id, unique within the site.
+    pub device_id: String,
+    /// Folder of model manifests and their fetched weights.
+    #[serde(default = "default_models_dir")]
+    pub models_dir: PathBuf,
+    #[serde(default)]
+    pub inference: InferenceConfig,
+    pub cameras: Vec<CameraConfig>,
+    #[serde(default)]
+    pub tasks: Vec<TaskConfig>,
+    #[serde(default)]
+    pub mqtt: MqttConfig,
+    #[serde(default)]
+    pub storage: StorageConfig,
+    #[serde(default)]
+    pub web: WebConfig,
+    /// Where the file was read from; relative paths in it are resolved against its folder.
+    #[serde(skip)]
+    pub path: PathBuf,
+}
+
+fn default_models_dir() -> PathBuf {
+    PathBuf::from("models")
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraConfig {
+    pub id: String,
+    pub source: SourceConfig,
+    /// Ids of the tasks that look at this camera's frames.
+    #[serde(default)]
+    pub tasks: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum SourceConfig {
+    /// Pictures from a folder or a list file, at a set rate: the demo and tests.
+    Replay(ReplayConfig),
+    /// A V4L2 / USB camera.
+    Usb(UsbConfig),
+    /// An IP camera over RTSP (H.264).
+    Rtsp(RtspConfig),
+}
+
+impl SourceConfig {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Replay(_) => "replay",
+            Self::Usb(_) => "usb",
+            Self::Rtsp(_) => "rtsp",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayConfig {
+    /// A folder of JPEG/PNG pictures (played in name order) or a text file listing one per line.
+    pub path: PathBuf,
+    #[serde(default = "default_replay_fps")]
+    pub fps: f64,
+    /// Start again after the last picture.
+    #[serde(default = "yes", rename = "loop")]
+    pub looping: bool,
+}
+
+fn default_replay_fps() -> f64 {
+    2.0
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum PixelFormat {
+    #[default]
+    Mjpeg,
+    Yuyv,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsbConfig {
+    /// Camera index (`/dev/video<N>`).
+    #[serde(default)]
+    pub index: u32,
+    #[serde(default = "default_width")]
+    pub width: u32,
+    #[serde(default = "default_height")]
+    pub height: u32,
+    #[serde(default = "default_camera_fps")]
+    pub fps: u32,
+    #[serde(default)]
+    pub format: PixelFormat,
+}
+
+fn default_width() -> u32 {
+    1280
+}
+fn default_height() -> u32 {
+    720
+}
+fn default_camera_fps() -> u32 {
+    15
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum RtspTransport {
+    #[default]
+    Tcp,
+    Udp,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RtspConfig {
+    /// `rtsp://host[:port]/path`; credentials go in `username` / `password`, not the URL.
+    pub url: String,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub transport: RtspTransport,
+}
+
+// No deny_unknown_fields here: serde cannot combine it with flatten. The
+// per-kind structs below reject unknown keys instead.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TaskConfig {
+    pub id: String,
+    #[serde(flatten)]
+    pub kind: TaskKind,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum TaskKind {
+    /// Classify whole frames into waste categories (the foundation's first task).
+    Classify(ClassifyTaskConfig),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassifyTaskConfig {
+    /// Name of an image-classifier manifest.
+    pub model: String,
+    #[serde(default = "default_top_k")]
+    pub top_k: usize,
+}
+
+fn default_top_k() -> usize {
+    5
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttConfig {
+    /// `embedded` starts a broker inside the agent (the demo); otherwise `host:port`.
+    #[serde(default = "default_broker")]
+    pub broker: String,
+    /// Topic prefix: `<prefix>/<site>/<device>/...`.
+    #[serde(default = "default_prefix")]
+    pub prefix: String,
+}
+
+fn default_broker() -> String {
+    "embedded".into()
+}
+fn default_prefix() -> String {
+    "zwaste/v1".into()
+}
+
+impl Default for MqttConfig {
+    fn default() -> Self {
+        Self { broker: default_broker(), prefix: default_prefix() }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// State folder: results, outbox, enrollment.
+    #[serde(default = "default_state_dir")]
+    pub dir: PathBuf,
+}
+
+fn default_state_dir() -> PathBuf {
+    PathBuf::from("var")
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self { dir: default_state_dir() }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebConfig {
+    /// Address for the local pages and health endpoints; empty disables them.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self { listen: default_listen() }
+    }
+}
+
+/// One problem in a config file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigIssue {
+    /// Dotted key path, e.g. `cameras[1].source.fps`.
+    pub key: String,
+    pub message: String,
+}
+
+/// Every problem found in a config file, reported together.
+#[derive(Debug)]
+pub struct ConfigError {
+    pub path: PathBuf,
+    pub issues: Vec<ConfigIssue>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.issues.len();
+        writeln!(f, "{} has {n} problem{}:", self.path.display(), if n == 1 { "" } else { "s" })?;
+        for issue in &self.issues {
+            if issue.key.is_empty() {
+                writeln!(f, "  - {}", issue.message)?;
+            } else {
+                writeln!(f, "  - {}: {}", issue.key, issue.message)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl ConfigError {
+    fn single(path: &Path, key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { path: path.into(), issues: vec![ConfigIssue { key: key.into(), message: message.into() }] }
+    }
+}
+
+impl Config {
+    /// Reads, parses and validates a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::single(path, "", format!("cannot read the file ({e}); pass an existing file with --config"))
+        })?;
+        let mut config = Self::parse(&text, path)?;
+        config.path = path.to_path_buf();
+        let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        config.resolve_paths(base);
+        let issues = validate::validate(&config);
+        if issues.is_empty() { Ok(config) } else { Err(ConfigError { path: path.into(), issues }) }
+    }
+
+    /// Parses TOML text; the key path of a type or unknown-key error is named.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let deserializer =
+            toml::Deserializer::parse(text).map_err(|e| ConfigError::single(path, "", toml_message(&e, text)))?;
+        serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let key = e.path().to_string();
+            let key = if key == "." { String::new() } else { key };
+            ConfigError::single(path, key, toml_message(e.inner(), text))
+        })
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        let resolve = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        resolve(&mut self.models_dir);
+        resolve(&mut self.storage.dir);
+        if let Some(lib) = &mut self.inference.ort_library {
+            resolve(lib);
+        }
+        if let Some(cache) = &mut self.inference.tensorrt_engine_cache {
+            resolve(cache);
+        }
+        for camera in &mut self.cameras {
+            if let SourceConfig::Replay(replay) = &mut camera.source {
+                resolve(&mut replay.path);
+            }
+        }
+    }
+
+    pub fn task(&self, id: &str) -> Option<&TaskConfig> {
+        self.tasks.iter().find(|t| t.id == id)
+    }
+
+    /// Frame interval for a replay source.
+    pub fn replay_interval(fps: f64) -> Duration {
+        Duration::from_secs_f64(1.0 / fps.max(1e-3))
+    }
+}
+
+/// toml's messages carry a source snippet; keep them on one readable line.
+fn toml_message(e: &toml::de::Error, text: &str) -> String {
+    let mut message = e.message().trim().to_string();
+    if let Some(span) = e.span() {
+        let before = &text[..span.start.min(text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        message.push_str(&format!(" (line {line}, column {column})"));
+    }
+    message
+}

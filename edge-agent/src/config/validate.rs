@@ -1,0 +1,150 @@
+//! Whole-config checks that serde cannot express. Looks at the file system
+//! (paths, model manifests) but opens no camera and loads no model.
+
+use super::{Config, ConfigIssue, SourceConfig, TaskKind};
+use crate::inference::{ModelCatalog, ModelKind};
+use std::collections::HashSet;
+
+struct Issues(Vec<ConfigIssue>);
+
+impl Issues {
+    fn add(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        self.0.push(ConfigIssue { key: key.into(), message: message.into() });
+    }
+}
+
+/// Ids end up in MQTT topics and file names.
+fn check_id(issues: &mut Issues, key: &str, value: &str) {
+    let ok = !value.is_empty()
+        && value.len() <= 64
+        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !ok {
+        issues.add(key, format!("`{value}` is not a valid id: use 1-64 letters, digits, `-` or `_` (it becomes part of MQTT topics)"));
+    }
+}
+
+pub fn validate(config: &Config) -> Vec<ConfigIssue> {
+    let mut issues = Issues(Vec::new());
+    check_id(&mut issues, "site", &config.site);
+    check_id(&mut issues, "device_id", &config.device_id);
+
+    let catalog = if config.models_dir.is_dir() {
+        match ModelCatalog::load(&config.models_dir) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                issues.add("models_dir", e.to_string());
+                None
+            }
+        }
+    } else {
+        issues.add("models_dir", format!("{} is not a folder; point it at the project's models/ folder", config.models_dir.display()));
+        None
+    };
+
+    if let Some(lib) = &config.inference.ort_library {
+        if !lib.is_file() {
+            issues.add(
+                "inference.ort_library",
+                format!("{} does not exist; remove the key to use the library fetched by `python3 models/setup.py`", lib.display()),
+            );
+        }
+    }
+    if config.inference.intra_threads > 256 {
+        issues.add("inference.intra_threads", format!("{} threads is not sensible: use 0 (automatic) or 1-256", config.inference.intra_threads));
+    }
+
+    let mut task_ids = HashSet::new();
+    for (i, task) in config.tasks.iter().enumerate() {
+        let key = format!("tasks[{i}]");
+        check_id(&mut issues, &format!("{key}.id"), &task.id);
+        if !task_ids.insert(task.id.as_str()) {
+            issues.add(format!("{key}.id"), format!("task id `{}` is used twice", task.id));
+        }
+        match &task.kind {
+            TaskKind::Classify(c) => {
+                if !(1..=20).contains(&c.top_k) {
+                    issues.add(format!("{key}.top_k"), format!("{} is out of range: use 1-20", c.top_k));
+                }
+                if let Some(catalog) = &catalog {
+                    match catalog.get(&c.model) {
+                        Ok(m) if m.kind != ModelKind::ImageClassifier => issues.add(
+                            format!("{key}.model"),
+                            format!("`{}` is a {}, but a classify task needs an image-classifier", c.model, m.kind.as_str()),
+                        ),
+                        Ok(_) => {}
+                        Err(e) => issues.add(format!("{key}.model"), e.to_string()),
+                    }
+                }
+            }
+        }
+    }
+
+    if config.cameras.is_empty() {
+        issues.add("cameras", "no cameras: add at least one [[cameras]] entry");
+    }
+    let mut camera_ids = HashSet::new();
+    for (i, camera) in config.cameras.iter().enumerate() {
+        let key = format!("cameras[{i}]");
+        check_id(&mut issues, &format!("{key}.id"), &camera.id);
+        if !camera_ids.insert(camera.id.as_str()) {
+            issues.add(format!("{key}.id"), format!("camera id `{}` is used twice", camera.id));
+        }
+        for (j, task) in camera.tasks.iter().enumerate() {
+            if !task_ids.contains(task.as_str()) {
+                let known: Vec<_> = config.tasks.iter().map(|t| t.id.as_str()).collect();
+                issues.add(format!("{key}.tasks[{j}]"), format!("no task with id `{task}`; defined tasks: {known:?}"));
+            }
+        }
+        let key = format!("{key}.source");
+        match &camera.source {
+            SourceConfig::Replay(r) => {
+                if !(r.fps > 0.0 && r.fps <= 120.0) {
+                    issues.add(format!("{key}.fps"), format!("{} is out of range: use a rate above 0 and at most 120", r.fps));
+                }
+                if !r.path.exists() {
+                    issues.add(format!("{key}.path"), format!("{} does not exist: give a folder of JPEG/PNG pictures or a list file", r.path.display()));
+                }
+            }
+            SourceConfig::Usb(u) => {
+                if u.width == 0 || u.height == 0 || u.width > 8192 || u.height > 8192 {
+                    issues.add(format!("{key}.width"), format!("{}x{} is not a camera resolution: use e.g. 1280x720", u.width, u.height));
+                }
+                if !(1..=120).contains(&u.fps) {
+                    issues.add(format!("{key}.fps"), format!("{} is out of range: use 1-120", u.fps));
+                }
+                if !cfg!(feature = "camera") {
+                    issues.add(key.clone(), "this edge-agent was built without the `camera` feature; rebuild with default features");
+                }
+            }
+            SourceConfig::Rtsp(r) => {
+                let lower = r.url.to_ascii_lowercase();
+                if !(lower.starts_with("rtsp://") || lower.starts_with("rtsps://")) {
+                    issues.add(format!("{key}.url"), format!("`{}` is not an RTSP URL: use rtsp://host[:port]/path", r.url));
+                } else if r.url.split("://").nth(1).is_some_and(|rest| rest.split('/').next().unwrap_or("").contains('@')) {
+                    issues.add(format!("{key}.url"), "credentials in the URL end up in logs: move them to `username` and `password`");
+                }
+                if !cfg!(feature = "rtsp") {
+                    issues.add(key.clone(), "this edge-agent was built without the `rtsp` feature; rebuild with default features");
+                }
+            }
+        }
+    }
+
+    check_topic_segment(&mut issues, "mqtt.prefix", &config.mqtt.prefix);
+    if config.mqtt.broker != "embedded" {
+        let port_ok = config.mqtt.broker.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
+        if !port_ok {
+            issues.add("mqtt.broker", format!("`{}` is not `embedded` or host:port (e.g. 127.0.0.1:1883)", config.mqtt.broker));
+        }
+    }
+    if !config.web.listen.is_empty() && config.web.listen.parse::<std::net::SocketAddr>().is_err() {
+        issues.add("web.listen", format!("`{}` is not an address: use ip:port such as 127.0.0.1:8080, or \"\" to disable", config.web.listen));
+    }
+    issues.0
+}
+
+fn check_topic_segment(issues: &mut Issues, key: &str, value: &str) {
+    if value.is_empty() || value.contains(['#', '+', '\0']) || value.starts_with('/') || value.ends_with('/') {
+        issues.add(key, format!("`{value}` cannot be an MQTT topic prefix: no wildcards (#, +), no leading or trailing `/`"));
+    }
+}

@@ -1,0 +1,67 @@
+//! Inference: ONNX Runtime sessions built from model manifests, and one typed
+//! wrapper per model kind. Everything here runs on blocking threads.
+
+pub mod classifier;
+pub mod manifest;
+pub mod runtime;
+pub mod segmenter;
+pub mod session;
+pub mod text;
+pub mod yolo;
+
+pub use classifier::{Classification, ImageClassifier};
+pub use manifest::{ModelCatalog, ModelKind, ModelManifest};
+pub use runtime::{InferenceConfig, Provider};
+pub use session::{InferenceError, ModelSession, ProviderInUse};
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// Opens each model once and shares the session between every camera and task
+/// that uses it.
+pub struct ModelPool {
+    pub catalog: ModelCatalog,
+    pub config: InferenceConfig,
+    models_dir: PathBuf,
+    open: Mutex<HashMap<String, Arc<ModelSession>>>,
+}
+
+impl ModelPool {
+    pub fn new(catalog: ModelCatalog, config: InferenceConfig) -> Self {
+        let models_dir = catalog.dir.clone();
+        Self { catalog, config, models_dir, open: Mutex::new(HashMap::new()) }
+    }
+
+    pub fn load(models_dir: &Path, config: InferenceConfig) -> Result<Self, InferenceError> {
+        Ok(Self::new(ModelCatalog::load(models_dir)?, config))
+    }
+
+    pub fn session(&self, name: &str) -> Result<Arc<ModelSession>, InferenceError> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = open.get(name) {
+            return Ok(s.clone());
+        }
+        let manifest = self.catalog.get(name)?;
+        let session = Arc::new(ModelSession::open(manifest, &self.config, &self.models_dir)?);
+        open.insert(name.to_string(), session.clone());
+        Ok(session)
+    }
+
+    pub fn classifier(&self, name: &str) -> Result<ImageClassifier, InferenceError> {
+        let session = self.session(name)?;
+        expect_kind(&session, ModelKind::ImageClassifier)?;
+        ImageClassifier::new(session)
+    }
+}
+
+pub fn expect_kind(session: &ModelSession, kind: ModelKind) -> Result<(), InferenceError> {
+    let actual = session.manifest.kind;
+    if actual != kind {
+        return Err(InferenceError::model(
+            session.name(),
+            format!("is a {} but is used as a {}", actual.as_str(), kind.as_str()),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,45 @@
+use clap::Parser;
+use edge_agent::cli::{Cli, Command, LogFormat};
+use edge_agent::commands::{self, EXIT_CONFIG};
+use edge_agent::config::{Config, ConfigError};
+use edge_agent::inference::InferenceError;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let outcome = match &cli.command {
+        Command::Run(args) => commands::run::run(args),
+        Command::CheckConfig { config } => Config::load(config).map(|c| {
+            println!("{}: ok ({} cameras, {} tasks)", config.display(), c.cameras.len(), c.tasks.len());
+            ExitCode::SUCCESS
+        }).map_err(Into::into),
+        Command::Classify(args) => commands::classify::classify(args),
+        Command::Models { command } => commands::models::models(command),
+        Command::Bench(args) => commands::bench::bench(args),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(error) => {
+            if let Some(config_error) = error.downcast_ref::<ConfigError>() {
+                eprint!("error: {config_error}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+            eprintln!("error: {error:#}");
+            match error.downcast_ref::<InferenceError>() {
+                Some(InferenceError::Manifest(_)) => ExitCode::from(EXIT_CONFIG),
+                _ => ExitCode::FAILURE,
+            }
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("EDGE_AGENT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,ort=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
