@@ -71,13 +71,30 @@ impl RtspSource {
     }
 }
 
+impl RtspSource {
+    /// Dropping a retina session spawns its TEARDOWN on the current runtime,
+    /// so it must happen inside ours.
+    fn close_stream(&mut self) {
+        if let (Some(rt), Some(stream)) = (&self.runtime, self.stream.take()) {
+            let _guard = rt.enter();
+            drop(stream);
+        }
+    }
+}
+
+impl Drop for RtspSource {
+    fn drop(&mut self) {
+        self.close_stream();
+    }
+}
+
 impl FrameSource for RtspSource {
     fn describe(&self) -> String {
         format!("rtsp {}", self.config.url)
     }
 
     fn open(&mut self) -> Result<(), CaptureError> {
-        self.stream = None;
+        self.close_stream();
         if self.runtime.is_none() {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -99,12 +116,17 @@ impl FrameSource for RtspSource {
         let rt = self.runtime.as_ref().ok_or_else(|| CaptureError::Unavailable("not connected".into()))?;
         let stream = self.stream.as_mut().ok_or_else(|| CaptureError::Unavailable("not connected".into()))?;
         let url = &self.config.url;
+        // Packets that never decode into a picture count as no frame at all.
+        let deadline = std::time::Instant::now() + FRAME_TIMEOUT;
         loop {
             if stop.load(Ordering::Relaxed) {
                 return Err(CaptureError::Finished);
             }
+            if std::time::Instant::now() > deadline {
+                return Err(CaptureError::Unavailable(format!("{url}: no decodable picture for {FRAME_TIMEOUT:?}")));
+            }
             let item = rt
-                .block_on(tokio::time::timeout(FRAME_TIMEOUT, stream.demuxed.next()))
+                .block_on(async { tokio::time::timeout(FRAME_TIMEOUT, stream.demuxed.next()).await })
                 .map_err(|_| CaptureError::Unavailable(format!("{url}: no frame for {FRAME_TIMEOUT:?}")))?;
             let frame = match item {
                 None => return Err(CaptureError::Unavailable(format!("{url}: the camera ended the stream"))),

@@ -52,8 +52,7 @@ pub struct CameraConfig {
     pub tasks: Vec<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
+#[derive(Debug, Clone)]
 pub enum SourceConfig {
     /// Pictures from a folder or a list file, at a set rate: the demo and tests.
     Replay(ReplayConfig),
@@ -61,6 +60,44 @@ pub enum SourceConfig {
     Usb(UsbConfig),
     /// An IP camera over RTSP (H.264).
     Rtsp(RtspConfig),
+}
+
+impl<'de> Deserialize<'de> for SourceConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let (kind, body) = tagged::<D>(d, &["replay", "usb", "rtsp"])?;
+        match kind.as_str() {
+            "replay" => body_as::<D, _>(body).map(Self::Replay),
+            "usb" => body_as::<D, _>(body).map(Self::Usb),
+            _ => body_as::<D, _>(body).map(Self::Rtsp),
+        }
+    }
+}
+
+/// Marks a key path inside a hand-tagged table's error message, so `parse` can
+/// append it to the outer key (`cameras[0].source` + `fps`).
+const NESTED_KEY: char = '\u{1f}';
+
+/// Splits a `{ kind = "...", ... }` table into its kind and the rest. Done by
+/// hand rather than with serde's internally tagged enums, which lose the key
+/// path of an error inside the variant.
+fn tagged<'de, D: serde::Deserializer<'de>>(d: D, kinds: &[&str]) -> Result<(String, toml::Table), D::Error> {
+    use serde::de::Error;
+    let mut table = toml::Table::deserialize(d)?;
+    let kind = match table.remove("kind") {
+        Some(toml::Value::String(k)) if kinds.contains(&k.as_str()) => k,
+        Some(other) => return Err(D::Error::custom(format!("kind = {other} is not one of {kinds:?}"))),
+        None => return Err(D::Error::custom(format!("missing `kind`: one of {kinds:?}"))),
+    };
+    Ok((kind, table))
+}
+
+fn body_as<'de, D: serde::Deserializer<'de>, T: serde::de::DeserializeOwned>(body: toml::Table) -> Result<T, D::Error> {
+    use serde::de::Error;
+    serde_path_to_error::deserialize(body).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.inner().message().trim().to_string();
+        if path == "." { D::Error::custom(message) } else { D::Error::custom(format!("{NESTED_KEY}{path}{NESTED_KEY}{message}")) }
+    })
 }
 
 impl SourceConfig {
@@ -148,17 +185,28 @@ pub struct RtspConfig {
     pub transport: RtspTransport,
 }
 
-// No deny_unknown_fields here: serde cannot combine it with flatten. The
-// per-kind structs below reject unknown keys instead.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct TaskConfig {
     pub id: String,
-    #[serde(flatten)]
     pub kind: TaskKind,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
+impl<'de> Deserialize<'de> for TaskConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let (kind, mut body) = tagged::<D>(d, &["classify"])?;
+        let id = match body.remove("id") {
+            Some(toml::Value::String(id)) => id,
+            _ => return Err(D::Error::custom("missing `id` (a string)")),
+        };
+        // Only one kind so far; `tagged` has checked the name.
+        debug_assert_eq!(kind, "classify");
+        let kind = TaskKind::Classify(body_as::<D, _>(body)?);
+        Ok(Self { id, kind })
+    }
+}
+
+#[derive(Debug, Clone)]
 pub enum TaskKind {
     /// Classify whole frames into waste categories (the foundation's first task).
     Classify(ClassifyTaskConfig),
@@ -295,8 +343,15 @@ impl Config {
             toml::Deserializer::parse(text).map_err(|e| ConfigError::single(path, "", toml_message(&e, text)))?;
         serde_path_to_error::deserialize(deserializer).map_err(|e| {
             let key = e.path().to_string();
-            let key = if key == "." { String::new() } else { key };
-            ConfigError::single(path, key, toml_message(e.inner(), text))
+            let mut key = if key == "." { String::new() } else { key };
+            let mut message = toml_message(e.inner(), text);
+            if let Some(rest) = message.strip_prefix(NESTED_KEY) {
+                if let Some((inner, msg)) = rest.split_once(NESTED_KEY) {
+                    key = format!("{key}.{inner}");
+                    message = msg.to_string();
+                }
+            }
+            ConfigError::single(path, key, message)
         })
     }
 

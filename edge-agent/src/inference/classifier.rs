@@ -184,9 +184,12 @@ mod tests {
 
     #[test]
     fn softmax_sums_to_one_and_keeps_order() {
-        let p = softmax(&[1.0, 3.0, 2.0, 1000.0]);
+        let p = softmax(&[1.0, 3.0, 2.0]);
         assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-5);
-        assert!(p[3] > 0.99 && p[1] > p[2] && p[2] > p[0]);
+        assert!(p[1] > p[2] && p[2] > p[0]);
+        // Large logits do not overflow.
+        let big = softmax(&[1000.0, 0.0]);
+        assert!(big[0] > 0.999 && big.iter().all(|v| v.is_finite()));
     }
 
     #[test]
