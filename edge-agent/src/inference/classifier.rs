@@ -2,7 +2,7 @@
 
 use super::manifest::{CategoryMap, ResizeMode};
 use super::session::{InferenceError, ModelSession};
-use crate::vision::{self, preprocess};
+use crate::vision;
 use crate::waste::WasteCategory;
 use image::RgbImage;
 use ndarray::ArrayD;
@@ -95,8 +95,7 @@ impl ImageClassifier {
 
     /// Resize + normalise a picture into this model's input tensor.
     pub fn prepare(&self, img: &RgbImage) -> Result<ndarray::Array4<f32>, InferenceError> {
-        let m = &self.session.manifest;
-        Ok(preprocess::prepare(img, &m.preprocess, &m.input).map_err(|e| InferenceError::model(&m.name, e))?.tensor)
+        Ok(self.session.prepare(img)?.tensor)
     }
 
     /// Run + map on an already prepared tensor.

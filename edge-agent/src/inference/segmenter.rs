@@ -2,7 +2,6 @@
 //! source picture's size. The sorting station cuts items out of crops with it.
 
 use super::session::{InferenceError, ModelSession};
-use crate::vision::preprocess;
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer, images::Image};
 use image::{GrayImage, RgbImage};
 use std::sync::Arc;
@@ -21,7 +20,7 @@ impl SalientSegmenter {
     /// A 0-255 mask the size of `img` (255 = object). Min-max normalised as U²-Net's authors do.
     pub fn mask(&self, img: &RgbImage) -> Result<GrayImage, InferenceError> {
         let m = &self.session.manifest;
-        let prepared = preprocess::prepare(img, &m.preprocess, &m.input).map_err(|e| InferenceError::model(&m.name, e))?;
+        let prepared = self.session.prepare(img)?;
         let outputs = self.session.run(prepared.tensor.view().into_dyn(), &[&self.mask])?;
         let out = &outputs[&self.mask];
         let shape = out.shape();

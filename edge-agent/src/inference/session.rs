@@ -114,6 +114,12 @@ impl ModelSession {
         Ok(meta.custom(key))
     }
 
+    /// Turns a picture into this model's input tensor, as its manifest says.
+    pub fn prepare(&self, img: &image::RgbImage) -> Result<crate::vision::Prepared, InferenceError> {
+        let m = &self.manifest;
+        crate::vision::prepare(img, &m.preprocess, &m.input).map_err(|e| InferenceError::model(&m.name, e))
+    }
+
     /// Runs the model on one input tensor and copies out the named outputs.
     pub fn run(&self, input: ArrayViewD<'_, f32>, output_names: &[&str]) -> Result<Outputs, InferenceError> {
         let tensor = TensorRef::from_array_view(input).map_err(|e| InferenceError::model(self.name(), e))?;

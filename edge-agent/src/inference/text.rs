@@ -4,7 +4,7 @@
 
 use super::classifier::softmax;
 use super::session::{InferenceError, ModelSession};
-use crate::vision::preprocess::{self, Geometry};
+use crate::vision::preprocess::Geometry;
 use image::RgbImage;
 use ndarray::Array2;
 use std::sync::Arc;
@@ -28,7 +28,7 @@ impl TextDetector {
 
     pub fn probability(&self, img: &RgbImage) -> Result<TextProbability, InferenceError> {
         let m = &self.session.manifest;
-        let prepared = preprocess::prepare(img, &m.preprocess, &m.input).map_err(|e| InferenceError::model(&m.name, e))?;
+        let prepared = self.session.prepare(img)?;
         let out = self.session.run(prepared.tensor.view().into_dyn(), &[&self.output])?.remove(&self.output).unwrap_or_default();
         let shape = out.shape().to_vec();
         let (h, w) = match shape.as_slice() {
@@ -61,7 +61,7 @@ impl TextAngleClassifier {
 
     pub fn orientation(&self, line: &RgbImage) -> Result<LineOrientation, InferenceError> {
         let m = &self.session.manifest;
-        let prepared = preprocess::prepare(line, &m.preprocess, &m.input).map_err(|e| InferenceError::model(&m.name, e))?;
+        let prepared = self.session.prepare(line)?;
         let out = self.session.run(prepared.tensor.view().into_dyn(), &[&self.output])?;
         let values: Vec<f32> = out[&self.output].iter().copied().collect();
         if values.len() < 2 {
@@ -113,7 +113,7 @@ impl TextRecognizer {
 
     pub fn recognise(&self, line: &RgbImage) -> Result<RecognisedText, InferenceError> {
         let m = &self.session.manifest;
-        let prepared = preprocess::prepare(line, &m.preprocess, &m.input).map_err(|e| InferenceError::model(&m.name, e))?;
+        let prepared = self.session.prepare(line)?;
         let out = self.session.run(prepared.tensor.view().into_dyn(), &[&self.output])?;
         let seq = &out[&self.output];
         let shape = seq.shape();

@@ -3,7 +3,7 @@
 //! one score per class (no objectness). Letterboxed input.
 
 use super::session::{InferenceError, ModelSession};
-use crate::vision::preprocess::{self, Geometry};
+use crate::vision::preprocess::Geometry;
 use image::RgbImage;
 use serde::Serialize;
 use std::sync::Arc;
@@ -40,7 +40,7 @@ impl YoloDetector {
 
     pub fn detect(&self, img: &RgbImage) -> Result<Vec<Detection>, InferenceError> {
         let m = &self.session.manifest;
-        let prepared = preprocess::prepare(img, &m.preprocess, &m.input).map_err(|e| InferenceError::model(&m.name, e))?;
+        let prepared = self.session.prepare(img)?;
         let out = self.session.run(prepared.tensor.view().into_dyn(), &[&self.output])?;
         let raw = &out[&self.output];
         let shape = raw.shape();
