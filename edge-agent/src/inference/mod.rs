@@ -15,7 +15,7 @@ pub use runtime::{InferenceConfig, Provider};
 pub use session::{InferenceError, ModelSession, ProviderInUse};
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 /// Opens each model once and shares the session between every camera and task
@@ -23,14 +23,12 @@ use std::sync::{Arc, Mutex};
 pub struct ModelPool {
     pub catalog: ModelCatalog,
     pub config: InferenceConfig,
-    models_dir: PathBuf,
     open: Mutex<HashMap<String, Arc<ModelSession>>>,
 }
 
 impl ModelPool {
     pub fn new(catalog: ModelCatalog, config: InferenceConfig) -> Self {
-        let models_dir = catalog.dir.clone();
-        Self { catalog, config, models_dir, open: Mutex::new(HashMap::new()) }
+        Self { catalog, config, open: Mutex::new(HashMap::new()) }
     }
 
     pub fn load(models_dir: &Path, config: InferenceConfig) -> Result<Self, InferenceError> {
@@ -43,7 +41,7 @@ impl ModelPool {
             return Ok(s.clone());
         }
         let manifest = self.catalog.get(name)?;
-        let session = Arc::new(ModelSession::open(manifest, &self.config, &self.models_dir)?);
+        let session = Arc::new(ModelSession::open(manifest, &self.config, &self.catalog.dir)?);
         open.insert(name.to_string(), session.clone());
         Ok(session)
     }
