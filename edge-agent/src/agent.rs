@@ -1,17 +1,30 @@
-//! The long-running agent: cameras -> tasks -> results. One capture thread per
-//! camera and one worker thread per camera, so a slow camera or model never
-//! stalls the others; inference runs on these blocking threads, not on an
-//! async executor. Results are written as JSON lines (the MQTT issue routes
-//! them through the outbox instead).
+//! The long-running agent: cameras -> tasks -> events -> outbox -> MQTT.
+//!
+//! Threads, and why:
+//! - one capture thread per camera (in `capture`) and one task worker per
+//!   camera, so a slow camera or model never stalls the others; inference
+//!   runs on these blocking threads, not on an async executor;
+//! - one `events` thread that group-commits events to the outbox (one fsync
+//!   per batch, whatever the number of cameras);
+//! - the `mqtt` thread (see `mqtt::driver`), which alone talks to the broker;
+//! - this thread, the supervisor: stop signals, limits, config reloads.
 
-use crate::capture::{self, CameraHandle, CameraState, backoff::Backoff, slot::Take};
+mod commands;
+mod pipeline;
+
+pub use pipeline::CameraSummary;
+
 use crate::config::Config;
+use crate::event::{AGENT_VERSION, Provenance, SCHEMA_VERSION, StampedEvent, Stamper};
 use crate::inference::{InferenceError, ModelPool};
-use crate::task::{self, Task, TaskOutput};
-use serde::Serialize;
+use crate::mqtt::health::Identity;
+use crate::mqtt::{DriverSettings, MqttService, Topics};
+use crate::outbox::Outbox;
+use crate::task::{self, Task};
+use pipeline::{LiveCameras, Pipeline};
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Default)]
@@ -22,152 +35,300 @@ pub struct RunLimits {
     pub max_frames: Option<u64>,
 }
 
-/// Per-camera figures at the end of a run.
-#[derive(Debug, Clone, Serialize)]
-pub struct CameraSummary {
-    pub camera: String,
-    pub captured: u64,
-    pub processed: u64,
-    pub dropped: u64,
-    pub corrupt: u64,
-    pub reconnects: u64,
-    pub task_errors: u64,
-    pub fps: f64,
-    pub latency_p50_ms: f64,
-    pub latency_p95_ms: f64,
-    pub state: Option<CameraState>,
+/// Everything one config needs to run its cameras: built before any camera
+/// starts, so a model that fails to load stops the start (or the reload).
+struct Plan {
+    config: Config,
+    tasks: Vec<(String, Arc<dyn Task>)>,
+    stamper: Stamper,
+    models: Vec<crate::event::ModelRef>,
 }
 
-struct Worker {
-    camera: CameraHandle,
-    camera_stop: Arc<AtomicBool>,
-    processed: Arc<AtomicU64>,
-    errors: Arc<AtomicU64>,
-    latencies: Arc<Mutex<Vec<f64>>>,
-    thread: std::thread::JoinHandle<()>,
+impl Plan {
+    fn build(config: Config) -> Result<Self, AgentError> {
+        let pool = ModelPool::load(&config.models_dir, config.inference.clone())?;
+        let mut tasks: Vec<(String, Arc<dyn Task>)> = Vec::new();
+        for t in &config.tasks {
+            tasks.push((t.id.clone(), Arc::from(task::build_task(t, &pool)?)));
+        }
+        let models = pool.loaded();
+        let topics = topics_of(&config);
+        let stamper = Stamper {
+            site: config.site.clone(),
+            device_id: config.device_id.clone(),
+            evidence_topic_base: topics.evidence_base(),
+            provenance: Provenance {
+                agent_version: AGENT_VERSION.into(),
+                schema_version: SCHEMA_VERSION.into(),
+                config_sha256: config.sha256.clone(),
+                models: models.clone(),
+                // Calibration files arrive with the calibration issue.
+                calibration: vec![],
+            },
+        };
+        Ok(Self { config, tasks, stamper, models })
+    }
+}
+
+pub fn topics_of(config: &Config) -> Topics {
+    Topics::new(&config.mqtt.prefix, &config.site, &config.device_id)
 }
 
 /// Runs until stopped (Ctrl-C / SIGTERM via `stop`) or a limit is reached.
+/// `results` receives every task result as a JSON line (for people and tests;
+/// the platform gets events over MQTT).
 pub fn run(
     config: &Config,
     limits: &RunLimits,
     stop: Arc<AtomicBool>,
-    out: Box<dyn Write + Send>,
+    results: Box<dyn Write + Send>,
 ) -> Result<Vec<CameraSummary>, AgentError> {
-    let models = ModelPool::load(&config.models_dir, config.inference.clone())?;
-    // Build every task before any camera starts: a model that fails to load stops the start.
-    let mut tasks: Vec<(String, Arc<dyn Task>)> = Vec::new();
-    for t in &config.tasks {
-        tasks.push((t.id.clone(), Arc::from(task::build_task(t, &models)?)));
+    let started_at = crate::event::rfc3339_millis(std::time::SystemTime::now());
+    let plan = Plan::build(config.clone())?;
+    let outbox = Arc::new(
+        Outbox::open(&config.storage.dir, config.storage.outbox_quota_mb.saturating_mul(1024 * 1024))
+            .map_err(|e| AgentError::Start(e.to_string()))?,
+    );
+    if config.mqtt.is_embedded() {
+        crate::mqtt::broker::start_embedded(&config.mqtt.embedded_listen, config.mqtt.protocol)
+            .map_err(|e| AgentError::Start(e.to_string()))?;
     }
-    let (tx, rx) = mpsc::channel::<TaskOutput>();
-    let writer = std::thread::Builder::new()
+    let link = crate::mqtt::options::LinkSettings::from_config(&config.mqtt, &config.site, &config.device_id)
+        .map_err(|e| AgentError::Start(e.to_string()))?;
+    let topics = topics_of(config);
+    let identity = Identity {
+        site: config.site.clone(),
+        device_id: config.device_id.clone(),
+        started_at,
+        agent_version: AGENT_VERSION.into(),
+        config_sha256: config.sha256.clone(),
+        models: plan.models.clone(),
+        cameras: config.cameras.iter().map(|c| c.id.clone()).collect(),
+        tasks: config.tasks.iter().map(|t| t.id.clone()).collect(),
+    };
+    let live = Arc::new(LiveCameras::default());
+    let (reload_tx, reload_rx) = mpsc::channel();
+    let handler = Arc::new(commands::AgentCommands::new(config, reload_tx));
+    let mqtt = MqttService::start(
+        DriverSettings {
+            link,
+            topics: topics.clone(),
+            identity,
+            heartbeat_interval: config.mqtt.heartbeat_interval,
+            reconnect_min: config.mqtt.reconnect_min,
+            reconnect_max: config.mqtt.reconnect_max,
+            drain_timeout: config.mqtt.drain_timeout,
+            storage_dir: config.storage.dir.clone(),
+        },
+        outbox.clone(),
+        live.clone(),
+        handler.clone(),
+    )
+    .map_err(|e| AgentError::Start(format!("cannot start the MQTT thread: {e}")))?;
+
+    let (event_tx, event_rx) = mpsc::channel::<StampedEvent>();
+    let writer = {
+        let (outbox, wake, topics) = (outbox.clone(), mqtt.wake(), topics.clone());
+        std::thread::Builder::new()
+            .name("events".into())
+            .spawn(move || write_events(event_rx, &outbox, &wake, &topics))
+            .map_err(|e| AgentError::Start(e.to_string()))?
+    };
+    let (result_tx, result_rx) = mpsc::channel::<task::TaskOutput>();
+    let result_writer = std::thread::Builder::new()
         .name("results".into())
-        .spawn(move || write_results(rx, out))
-        .expect("spawning a thread");
+        .spawn(move || write_results(result_rx, results))
+        .map_err(|e| AgentError::Start(e.to_string()))?;
 
     let started = Instant::now();
-    let mut workers = Vec::new();
-    for camera_config in &config.cameras {
-        let source = capture::open_source(camera_config).map_err(|e| AgentError::Camera(camera_config.id.clone(), e.to_string()))?;
-        // Each camera has its own stop flag: a worker that reached --max-frames
-        // stops its camera without stopping the others.
-        let camera_stop = Arc::new(AtomicBool::new(false));
-        let camera = capture::spawn_camera(&camera_config.id, source, camera_stop.clone(), Backoff::default());
-        let camera_tasks: Vec<Arc<dyn Task>> = camera_config
-            .tasks
-            .iter()
-            .filter_map(|id| tasks.iter().find(|(tid, _)| tid == id).map(|(_, t)| t.clone()))
-            .collect();
-        let processed = Arc::new(AtomicU64::new(0));
-        let errors = Arc::new(AtomicU64::new(0));
-        let latencies = Arc::new(Mutex::new(Vec::new()));
-        let thread = {
-            let (latest, stop, tx) = (camera.latest.clone(), camera_stop.clone(), tx.clone());
-            let (processed, errors, latencies) = (processed.clone(), errors.clone(), latencies.clone());
-            let id = camera_config.id.clone();
-            let max_frames = limits.max_frames;
-            std::thread::Builder::new()
-                .name(format!("tasks-{id}"))
-                .spawn(move || loop {
-                    if stop.load(Ordering::Relaxed) || max_frames.is_some_and(|m| processed.load(Ordering::Relaxed) >= m) {
-                        stop.store(true, Ordering::Relaxed);
-                        break;
-                    }
-                    let frame = match latest.take(Duration::from_millis(200)) {
-                        Take::Frame(f) => f,
-                        Take::TimedOut => continue,
-                        Take::Closed => break,
-                    };
-                    let t0 = Instant::now();
-                    for task in &camera_tasks {
-                        match task.process(&frame) {
-                            Ok(result) => {
-                                let _ = tx.send(TaskOutput::new(task.id(), &frame, result));
-                            }
-                            Err(error) => {
-                                errors.fetch_add(1, Ordering::Relaxed);
-                                tracing::error!(camera = %id, task = task.id(), %error, "task failed on a frame");
-                            }
-                        }
-                    }
-                    latencies.lock().unwrap_or_else(|e| e.into_inner()).push(t0.elapsed().as_secs_f64() * 1000.0);
-                    processed.fetch_add(1, Ordering::Relaxed);
-                })
-                .expect("spawning a thread")
-        };
-        workers.push(Worker { camera, camera_stop, processed, errors, latencies, thread });
-    }
-    drop(tx);
-
-    // Supervise: stop on signal, time limit, or when every worker is done.
+    let mut pipeline = Pipeline::start(&plan.config, &plan.tasks, &plan.stamper, &event_tx, &result_tx, limits, &live)?;
+    let mut plan = plan;
+    let mut summaries = Vec::new();
     loop {
-        let all_done = workers.iter().all(|w| w.thread.is_finished());
         let timed_out = limits.duration.is_some_and(|d| started.elapsed() >= d);
-        if all_done || timed_out || stop.load(Ordering::Relaxed) {
+        if pipeline.all_done() || timed_out || stop.load(Ordering::Relaxed) {
             break;
         }
-        std::thread::sleep(Duration::from_millis(50));
+        match reload_rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(request) => {
+                let (outcome, next) = reload(&plan, pipeline, request.path.as_path(), &event_tx, &result_tx, limits, &live);
+                pipeline = next.0;
+                summaries.extend(next.1);
+                if let Some(new_plan) = next.2 {
+                    plan = new_plan;
+                }
+                let _ = request.reply.send(outcome);
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => {}
+        }
     }
-    stop.store(true, Ordering::Relaxed);
-    for w in &workers {
-        w.camera_stop.store(true, Ordering::Relaxed);
-    }
-
-    let elapsed = started.elapsed().as_secs_f64().max(1e-9);
-    let mut summaries = Vec::new();
-    for w in workers {
-        let _ = w.thread.join();
-        let stats = w.camera.stats.clone();
-        let id = w.camera.id.to_string();
-        w.camera.join();
-        let mut lat = w.latencies.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        lat.sort_by(f64::total_cmp);
-        let processed = w.processed.load(Ordering::Relaxed);
-        summaries.push(CameraSummary {
-            camera: id,
-            captured: stats.captured.load(Ordering::Relaxed),
-            processed,
-            dropped: stats.dropped.load(Ordering::Relaxed),
-            corrupt: stats.corrupt.load(Ordering::Relaxed),
-            reconnects: stats.reconnects.load(Ordering::Relaxed),
-            task_errors: w.errors.load(Ordering::Relaxed),
-            fps: processed as f64 / elapsed,
-            latency_p50_ms: percentile(&lat, 0.50),
-            latency_p95_ms: percentile(&lat, 0.95),
-            state: stats.state(),
-        });
-    }
+    summaries.extend(pipeline.stop());
+    drop(event_tx);
+    drop(result_tx);
+    // Every event the tasks produced is committed before the link drains.
     let _ = writer.join();
+    let _ = result_writer.join();
+    mqtt.stop();
+    let tally = outbox.tally();
+    tracing::info!(waiting = tally.depth(), next_seq = tally.next_seq, evicted_events = tally.evicted_events, "outbox at stop");
     Ok(summaries)
 }
 
-fn write_results(rx: mpsc::Receiver<TaskOutput>, mut out: Box<dyn Write + Send>) {
+/// What a reload request gets back.
+pub type ReloadOutcome = Result<serde_json::Value, String>;
+
+pub struct ReloadRequest {
+    pub path: std::path::PathBuf,
+    pub reply: mpsc::Sender<ReloadOutcome>,
+}
+
+/// Swaps cameras and tasks to the config now on disk. The new config is read,
+/// validated and its models loaded while the old pipeline keeps running; only
+/// then is the old one stopped. On any error the old one runs on untouched.
+#[allow(clippy::type_complexity)]
+fn reload(
+    plan: &Plan,
+    pipeline: Pipeline,
+    path: &std::path::Path,
+    events: &mpsc::Sender<StampedEvent>,
+    results: &mpsc::Sender<task::TaskOutput>,
+    limits: &RunLimits,
+    live: &Arc<LiveCameras>,
+) -> (ReloadOutcome, (Pipeline, Vec<CameraSummary>, Option<Plan>)) {
+    let config = match Config::load(path) {
+        Ok(c) => c,
+        Err(e) => return (Err(e.to_string()), (pipeline, vec![], None)),
+    };
+    let mut restart_required = Vec::new();
+    let old = &plan.config;
+    if config.site != old.site || config.device_id != old.device_id {
+        restart_required.push("site/device_id");
+    }
+    if format!("{:?}", config.mqtt) != format!("{:?}", old.mqtt) {
+        restart_required.push("mqtt");
+    }
+    if format!("{:?}", config.storage) != format!("{:?}", old.storage) {
+        restart_required.push("storage");
+    }
+    let new_plan = match Plan::build(config) {
+        Ok(p) => p,
+        Err(e) => return (Err(format!("the new config cannot start: {e}")), (pipeline, vec![], None)),
+    };
+    let summaries = pipeline.stop();
+    match Pipeline::start(&new_plan.config, &new_plan.tasks, &new_plan.stamper, events, results, limits, live) {
+        Ok(next) => {
+            tracing::info!(config_sha256 = %new_plan.config.sha256, "config reloaded");
+            let outcome = serde_json::json!({
+                "config_sha256": new_plan.config.sha256,
+                "cameras": new_plan.config.cameras.iter().map(|c| c.id.clone()).collect::<Vec<_>>(),
+                "tasks": new_plan.config.tasks.iter().map(|t| t.id.clone()).collect::<Vec<_>>(),
+                "restart_required": restart_required,
+            });
+            (Ok(outcome), (next, summaries, Some(new_plan)))
+        }
+        Err(e) => {
+            // Put the old cameras back.
+            let restored = Pipeline::start(&plan.config, &plan.tasks, &plan.stamper, events, results, limits, live);
+            match restored {
+                Ok(p) => (Err(format!("the new cameras cannot start ({e}); the previous config runs on")), (p, summaries, None)),
+                Err(e2) => {
+                    tracing::error!(error = %e2, "cannot restart the previous cameras either");
+                    (Err(format!("the new cameras cannot start ({e}) and the previous ones neither ({e2})")), (Pipeline::empty(), summaries, None))
+                }
+            }
+        }
+    }
+}
+
+/// Most events held in memory while the outbox cannot be written.
+const MAX_UNCOMMITTED: usize = 10_000;
+
+/// Group commit: everything waiting goes into one fsync'd transaction.
+pub(crate) fn write_events(rx: mpsc::Receiver<StampedEvent>, outbox: &Outbox, wake: &tokio::sync::Notify, topics: &Topics) {
+    let mut pending: Vec<StampedEvent> = Vec::new();
+    let mut failures = 0u32;
+    let mut closed = false;
+    loop {
+        if pending.is_empty() {
+            match rx.recv() {
+                Ok(e) => pending.push(e),
+                Err(_) => break,
+            }
+        }
+        loop {
+            match rx.try_recv() {
+                Ok(e) => pending.push(e),
+                Err(mpsc::TryRecvError::Empty) => break,
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    closed = true;
+                    break;
+                }
+            }
+            if pending.len() >= 1024 {
+                break;
+            }
+        }
+        match outbox.commit(&mut pending, &|kind| topics.event(kind)) {
+            Ok(_) => {
+                pending.clear();
+                failures = 0;
+                wake.notify_one();
+            }
+            Err(e) => {
+                failures += 1;
+                if failures == 1 || failures.is_power_of_two() {
+                    tracing::error!(error = %e, waiting = pending.len(), "cannot commit events to the outbox");
+                }
+                shed_uncommitted(&mut pending);
+                if closed && failures > 5 {
+                    tracing::error!(lost = pending.len(), "stopping with events that could not be written to disk");
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(200).saturating_mul(failures.min(10)));
+            }
+        }
+        if closed && pending.is_empty() {
+            break;
+        }
+    }
+}
+
+/// Bounds memory while the disk refuses writes: pictures go first, then the
+/// oldest telemetry, then the oldest events, each loudly.
+fn shed_uncommitted(pending: &mut Vec<StampedEvent>) {
+    if pending.len() <= MAX_UNCOMMITTED {
+        return;
+    }
+    let mut dropped_pictures = 0;
+    for e in pending.iter_mut() {
+        if e.evidence_jpeg.take().is_some() {
+            e.event.evidence = None;
+            dropped_pictures += 1;
+        }
+    }
+    let dropped_events = pending.len() - MAX_UNCOMMITTED;
+    let mut excess = dropped_events;
+    pending.retain(|e| {
+        let shed = excess > 0 && e.event.priority == crate::event::Priority::Telemetry;
+        excess -= usize::from(shed);
+        !shed
+    });
+    pending.drain(..excess);
+    tracing::error!(dropped_pictures, dropped_events, "the outbox cannot be written and memory is full: dropping the oldest unsent data");
+}
+
+fn write_results(rx: mpsc::Receiver<task::TaskOutput>, mut out: Box<dyn Write + Send>) {
+    let mut broken = false;
     for output in rx {
+        if broken {
+            continue;
+        }
         match serde_json::to_string(&output) {
             Ok(line) => {
                 if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
-                    tracing::error!("cannot write results (output closed); results are being discarded");
+                    tracing::warn!("the results output is closed; results are no longer written there (events still go to the outbox)");
+                    broken = true;
                 }
             }
             Err(e) => tracing::error!(error = %e, "cannot serialise a result"),
@@ -190,11 +351,13 @@ pub enum AgentError {
     Inference(#[from] InferenceError),
     #[error("camera `{0}`: {1}")]
     Camera(String, String),
+    #[error("{0}")]
+    Start(String),
 }
 
 #[cfg(test)]
 mod tests {
-    use super::percentile;
+    use super::*;
 
     #[test]
     fn percentiles_use_nearest_rank() {

@@ -37,6 +37,58 @@ pub enum Command {
     },
     /// Time raw inference against the whole classify path on one 1080p JPEG.
     Bench(BenchArgs),
+    /// Print the MQTT topic table (topics, direction, QoS, retained, schema).
+    Schemas {
+        /// Show the topics of this config's site and device.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Subscribe to an agent's topics and print what it publishes, live.
+    Watch(WatchArgs),
+    /// Measure events/s and latency through outbox -> broker -> subscriber.
+    BenchEvents(BenchEventsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Watch the agent this config describes (its broker, prefix, site and device).
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// Broker host:port (default: the config's, else 127.0.0.1:11883, the embedded one).
+    #[arg(long)]
+    pub broker: Option<String>,
+    /// Topic filter (default: everything of the config's device, else `zwaste/v1/#`).
+    #[arg(long)]
+    pub topic: Option<String>,
+    /// One JSON object per message (topic, retain, bytes, sha256, payload).
+    #[arg(long)]
+    pub json: bool,
+    /// Exit after this many messages.
+    #[arg(long)]
+    pub count: Option<u64>,
+    /// Exit after this long (e.g. 30s).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub timeout: Option<std::time::Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchEventsArgs {
+    /// Broker host:port (default: start an embedded broker on a free port).
+    #[arg(long)]
+    pub broker: Option<String>,
+    /// Events for the throughput run.
+    #[arg(long, default_value_t = 20_000)]
+    pub events: u64,
+    /// Rate for the latency run (events/s) and its length.
+    #[arg(long, default_value_t = 10.0)]
+    pub rate: f64,
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "20s")]
+    pub latency_duration: std::time::Duration,
+    /// Event payload padding in bytes (a typical event is ~1 KB of JSON).
+    #[arg(long, default_value_t = 0)]
+    pub padding: usize,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

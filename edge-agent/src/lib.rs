@@ -1,12 +1,17 @@
 //! The edge vision agent. The pipeline reads in folder order:
-//! capture -> vision -> inference -> task -> (event -> outbox -> MQTT, later issues).
+//! capture -> vision -> inference -> task -> event -> outbox -> mqtt, with
+//! `agent` running it and `config` / `commands` around it.
 
 pub mod agent;
+pub mod backoff;
 pub mod capture;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod event;
 pub mod inference;
+pub mod mqtt;
+pub mod outbox;
 pub mod task;
 pub mod vision;
 pub mod waste;

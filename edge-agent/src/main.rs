@@ -17,6 +17,9 @@ fn main() -> ExitCode {
         Command::Classify(args) => commands::classify::classify(args),
         Command::Models { command } => commands::models::models(command),
         Command::Bench(args) => commands::bench::bench(args),
+        Command::Schemas { config } => commands::watch::schemas(config.as_deref()),
+        Command::Watch(args) => commands::watch::watch(args),
+        Command::BenchEvents(args) => commands::bench_events::bench_events(args),
     };
     match outcome {
         Ok(code) => code,
@@ -36,7 +39,7 @@ fn main() -> ExitCode {
 
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("EDGE_AGENT_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,ort=warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,ort=warn,rumqttd=warn,rumqttc=warn"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),

@@ -2,7 +2,6 @@
 //! keeps only the newest frame (stale frames are dropped and counted), and
 //! reconnects a lost camera with backoff instead of crashing.
 
-pub mod backoff;
 pub mod replay;
 #[cfg(feature = "rtsp")]
 pub mod rtsp;
@@ -12,7 +11,7 @@ pub mod usb;
 
 use crate::config::{CameraConfig, SourceConfig};
 use crate::vision::Frame;
-use backoff::Backoff;
+use crate::backoff::Backoff;
 use image::RgbImage;
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

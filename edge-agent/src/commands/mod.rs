@@ -1,9 +1,11 @@
 //! One module per subcommand: each turns parsed arguments into work and an exit code.
 
 pub mod bench;
+pub mod bench_events;
 pub mod classify;
 pub mod models;
 pub mod run;
+pub mod watch;
 
 /// sysexits' EX_CONFIG: the config (or a manifest it names) is wrong.
 pub const EXIT_CONFIG: u8 = 78;

@@ -36,6 +36,9 @@ pub struct Config {
     /// Where the file was read from; relative paths in it are resolved against its folder.
     #[serde(skip)]
     pub path: PathBuf,
+    /// sha256 of the file's text: events name the exact config that judged them.
+    #[serde(skip)]
+    pub sha256: String,
 }
 
 fn default_models_dir() -> PathBuf {
@@ -219,6 +222,22 @@ pub struct ClassifyTaskConfig {
     pub model: String,
     #[serde(default = "default_top_k")]
     pub top_k: usize,
+    /// Which frames become `classification` events: `change` (the top label or
+    /// category changed on that camera), `every` frame, or `never`.
+    #[serde(default)]
+    pub emit: EmitPolicy,
+    /// Attach the frame as an evidence JPEG to each event.
+    #[serde(default)]
+    pub evidence: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum EmitPolicy {
+    #[default]
+    Change,
+    Every,
+    Never,
 }
 
 fn default_top_k() -> usize {
@@ -231,30 +250,133 @@ pub struct MqttConfig {
     /// `embedded` starts a broker inside the agent (the demo); otherwise `host:port`.
     #[serde(default = "default_broker")]
     pub broker: String,
+    /// Where the embedded broker listens (only with `broker = "embedded"`).
+    #[serde(default = "default_embedded_listen")]
+    pub embedded_listen: String,
     /// Topic prefix: `<prefix>/<site>/<device>/...`.
     #[serde(default = "default_prefix")]
     pub prefix: String,
+    /// MQTT protocol version: "3.1.1" or "5".
+    #[serde(default)]
+    pub protocol: MqttProtocol,
+    /// Client id; defaults to `<site>-<device_id>`. Must be unique on the broker.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    #[serde(default = "default_keep_alive", with = "humantime_serde")]
+    pub keep_alive: Duration,
+    /// Ask the broker to keep the session (subscriptions, queued commands) across reconnects.
+    #[serde(default)]
+    pub persistent_session: bool,
+    /// MQTT 5: how long the broker keeps a persistent session after a disconnect.
+    #[serde(default = "default_session_expiry", with = "humantime_serde")]
+    pub session_expiry: Duration,
+    #[serde(default)]
+    pub username: Option<String>,
+    /// File holding the password (first line); preferred over `password_env`.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// Environment variable holding the password.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    #[serde(default)]
+    pub tls: Option<MqttTlsConfig>,
+    /// Reconnect backoff: first delay, doubling with jitter up to `reconnect_max`.
+    #[serde(default = "default_reconnect_min", with = "humantime_serde")]
+    pub reconnect_min: Duration,
+    #[serde(default = "default_reconnect_max", with = "humantime_serde")]
+    pub reconnect_max: Duration,
+    #[serde(default = "default_heartbeat", with = "humantime_serde")]
+    pub heartbeat_interval: Duration,
+    /// Most QoS 1 publishes waiting for PUBACK at once.
+    #[serde(default = "default_inflight")]
+    pub inflight: u16,
+    /// On a clean stop, how long to keep publishing what the outbox still holds.
+    #[serde(default = "default_drain_timeout", with = "humantime_serde")]
+    pub drain_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+pub enum MqttProtocol {
+    #[default]
+    #[serde(rename = "3.1.1")]
+    V311,
+    #[serde(rename = "5")]
+    V5,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttTlsConfig {
+    /// PEM file with the CA certificate(s) that signed the broker's certificate.
+    pub ca_file: PathBuf,
+    /// PEM client certificate and key, for brokers that require mutual TLS.
+    #[serde(default)]
+    pub client_cert: Option<PathBuf>,
+    #[serde(default)]
+    pub client_key: Option<PathBuf>,
 }
 
 fn default_broker() -> String {
     "embedded".into()
 }
+fn default_embedded_listen() -> String {
+    "127.0.0.1:11883".into()
+}
 fn default_prefix() -> String {
     "zwaste/v1".into()
+}
+fn default_keep_alive() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_session_expiry() -> Duration {
+    Duration::from_secs(3600)
+}
+fn default_reconnect_min() -> Duration {
+    Duration::from_millis(500)
+}
+fn default_reconnect_max() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_heartbeat() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_inflight() -> u16 {
+    64
+}
+fn default_drain_timeout() -> Duration {
+    Duration::from_secs(5)
 }
 
 impl Default for MqttConfig {
     fn default() -> Self {
-        Self { broker: default_broker(), prefix: default_prefix() }
+        toml::from_str("").expect("every MQTT key has a default")
+    }
+}
+
+impl MqttConfig {
+    pub fn is_embedded(&self) -> bool {
+        self.broker == "embedded"
+    }
+
+    /// The `host:port` the agent connects to.
+    pub fn connect_address(&self) -> &str {
+        if self.is_embedded() { &self.embedded_listen } else { &self.broker }
     }
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StorageConfig {
-    /// State folder: results, outbox, enrollment.
+    /// State folder: outbox, results, enrollment.
     #[serde(default = "default_state_dir")]
     pub dir: PathBuf,
+    /// Most disk the outbox may use (events plus evidence pictures), in MiB.
+    #[serde(default = "default_outbox_quota_mb")]
+    pub outbox_quota_mb: u64,
+}
+
+fn default_outbox_quota_mb() -> u64 {
+    1024
 }
 
 fn default_state_dir() -> PathBuf {
@@ -263,7 +385,7 @@ fn default_state_dir() -> PathBuf {
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        Self { dir: default_state_dir() }
+        Self { dir: default_state_dir(), outbox_quota_mb: default_outbox_quota_mb() }
     }
 }
 
@@ -341,7 +463,7 @@ impl Config {
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
         let deserializer =
             toml::Deserializer::parse(text).map_err(|e| ConfigError::single(path, "", toml_message(&e, text)))?;
-        serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let mut config: Self = serde_path_to_error::deserialize(deserializer).map_err(|e| {
             let key = e.path().to_string();
             let mut key = if key == "." { String::new() } else { key };
             let mut message = toml_message(e.inner(), text);
@@ -352,7 +474,9 @@ impl Config {
                 }
             }
             ConfigError::single(path, key, message)
-        })
+        })?;
+        config.sha256 = crate::inference::manifest::sha256_hex(text.as_bytes());
+        Ok(config)
     }
 
     fn resolve_paths(&mut self, base: &Path) {
@@ -363,6 +487,15 @@ impl Config {
         };
         resolve(&mut self.models_dir);
         resolve(&mut self.storage.dir);
+        for file in [&mut self.mqtt.password_file].into_iter().flatten() {
+            resolve(file);
+        }
+        if let Some(tls) = &mut self.mqtt.tls {
+            resolve(&mut tls.ca_file);
+            for file in [&mut tls.client_cert, &mut tls.client_key].into_iter().flatten() {
+                resolve(file);
+            }
+        }
         if let Some(lib) = &mut self.inference.ort_library {
             resolve(lib);
         }

@@ -137,10 +137,54 @@ pub fn validate(config: &Config) -> Vec<ConfigIssue> {
             issues.add("mqtt.broker", format!("`{}` is not `embedded` or host:port (e.g. 127.0.0.1:1883)", config.mqtt.broker));
         }
     }
+    check_mqtt(&mut issues, &config.mqtt);
+    if config.storage.outbox_quota_mb == 0 {
+        issues.add("storage.outbox_quota_mb", "must be at least 1 (MiB); the outbox needs room for events");
+    }
     if !config.web.listen.is_empty() && config.web.listen.parse::<std::net::SocketAddr>().is_err() {
         issues.add("web.listen", format!("`{}` is not an address: use ip:port such as 127.0.0.1:8080, or \"\" to disable", config.web.listen));
     }
     issues.0
+}
+
+/// Every check here guards a value rumqttc would otherwise `assert!` on or
+/// silently misuse, so a bad TOML value becomes a config error, never a panic.
+fn check_mqtt(issues: &mut Issues, mqtt: &crate::config::MqttConfig) {
+    if mqtt.is_embedded() && mqtt.embedded_listen.parse::<std::net::SocketAddr>().is_err() {
+        issues.add("mqtt.embedded_listen", format!("`{}` is not an address: use ip:port such as 127.0.0.1:11883", mqtt.embedded_listen));
+    }
+    if let Some(id) = &mqtt.client_id
+        && (id.is_empty() || id.len() > 128 || id.contains(['#', '+', '/']))
+    {
+        issues.add("mqtt.client_id", format!("`{id}` must be 1-128 characters without `#`, `+` or `/`"));
+    }
+    let keep_alive = mqtt.keep_alive;
+    if keep_alive < std::time::Duration::from_secs(5) || keep_alive.subsec_nanos() != 0 || keep_alive.as_secs() > u64::from(u16::MAX) {
+        issues.add("mqtt.keep_alive", format!("`{}` must be whole seconds between 5s and 18h", humantime::format_duration(keep_alive)));
+    }
+    if mqtt.inflight == 0 || mqtt.inflight > 1000 {
+        issues.add("mqtt.inflight", format!("{} must be between 1 and 1000", mqtt.inflight));
+    }
+    if mqtt.reconnect_min.is_zero() || mqtt.reconnect_min > mqtt.reconnect_max {
+        issues.add("mqtt.reconnect_min", "must be above zero and at most `reconnect_max`");
+    }
+    if mqtt.heartbeat_interval < std::time::Duration::from_secs(1) {
+        issues.add("mqtt.heartbeat_interval", "must be at least 1s");
+    }
+    if mqtt.password_file.is_some() && mqtt.password_env.is_some() {
+        issues.add("mqtt.password_file", "set `password_file` or `password_env`, not both");
+    }
+    if (mqtt.password_file.is_some() || mqtt.password_env.is_some()) && mqtt.username.is_none() {
+        issues.add("mqtt.username", "a password is configured but no `username`");
+    }
+    if let Some(tls) = &mqtt.tls {
+        if tls.client_cert.is_some() != tls.client_key.is_some() {
+            issues.add("mqtt.tls", "`client_cert` and `client_key` go together: set both or neither");
+        }
+        if mqtt.is_embedded() {
+            issues.add("mqtt.tls", "the embedded broker listens on plain TCP on this box: remove [mqtt.tls] or name a broker");
+        }
+    }
 }
 
 fn check_topic_segment(issues: &mut Issues, key: &str, value: &str) {

@@ -360,6 +360,10 @@ pub struct CategoryMap {
     pub by_label: Vec<Option<WasteCategory>>,
 }
 
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
 pub fn sha256_file(path: &Path) -> std::io::Result<String> {
     let mut file = fs::File::open(path)?;
     let mut hasher = Sha256::new();

@@ -46,6 +46,17 @@ impl ModelPool {
         Ok(session)
     }
 
+    /// Name, version and file sha256 of every model opened so far.
+    pub fn loaded(&self) -> Vec<crate::event::ModelRef> {
+        let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let mut refs: Vec<_> = open
+            .values()
+            .map(|s| crate::event::ModelRef { name: s.manifest.name.clone(), version: s.manifest.version.clone(), sha256: s.manifest.sha256.clone() })
+            .collect();
+        refs.sort_by(|a, b| a.name.cmp(&b.name));
+        refs
+    }
+
     pub fn classifier(&self, name: &str) -> Result<ImageClassifier, InferenceError> {
         let session = self.session(name)?;
         expect_kind(&session, ModelKind::ImageClassifier)?;

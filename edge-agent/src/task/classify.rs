@@ -1,6 +1,8 @@
 //! Whole-frame waste classification: the top labels and the Beijing category.
 
 use super::{Task, TaskResult};
+use crate::config::{ClassifyTaskConfig, EmitPolicy};
+use crate::event::{EventDraft, Priority, evidence};
 use crate::inference::classifier::{CategoryScore, LabelScore};
 use crate::inference::{ImageClassifier, InferenceError, ProviderInUse};
 use crate::vision::Frame;
@@ -20,11 +22,22 @@ pub struct ClassifyTask {
     id: String,
     classifier: ImageClassifier,
     top_k: usize,
+    emit: EmitPolicy,
+    evidence: bool,
+    /// Per camera, the last (top label, category) told to the platform.
+    last: std::sync::Mutex<std::collections::HashMap<String, (String, Option<crate::waste::WasteCategory>)>>,
 }
 
 impl ClassifyTask {
-    pub fn new(id: &str, classifier: ImageClassifier, top_k: usize) -> Self {
-        Self { id: id.to_string(), classifier, top_k }
+    pub fn new(id: &str, classifier: ImageClassifier, config: &ClassifyTaskConfig) -> Self {
+        Self {
+            id: id.to_string(),
+            classifier,
+            top_k: config.top_k,
+            emit: config.emit,
+            evidence: config.evidence,
+            last: Default::default(),
+        }
     }
 }
 
@@ -45,5 +58,47 @@ impl Task for ClassifyTask {
             category: c.category,
             inference_ms: started.elapsed().as_secs_f64() * 1000.0,
         }))
+    }
+
+    fn events(&self, frame: &Frame, result: &TaskResult) -> Vec<EventDraft> {
+        let TaskResult::Classification(c) = result;
+        let Some(top) = c.top.first() else { return vec![] };
+        let seen = (top.label.clone(), c.category.as_ref().map(|k| k.category));
+        let emit = match self.emit {
+            EmitPolicy::Never => false,
+            EmitPolicy::Every => true,
+            EmitPolicy::Change => {
+                let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+                last.insert(frame.camera.to_string(), seen.clone()).as_ref() != Some(&seen)
+            }
+        };
+        if !emit {
+            return vec![];
+        }
+        let evidence = if self.evidence {
+            evidence::render(&frame.image, &[])
+                .inspect_err(|e| tracing::warn!(camera = %frame.camera, error = %e, "event sent without its picture"))
+                .ok()
+        } else {
+            None
+        };
+        let message_zh = c.category.as_ref().map(|k| format!("识别为{}（{}）", k.name_zh, top.label));
+        vec![EventDraft {
+            kind: "classification".into(),
+            priority: Priority::Telemetry,
+            camera: frame.camera.to_string(),
+            task: self.id.clone(),
+            captured_at: frame.captured_at,
+            verdict: "classified".into(),
+            confidence: c.category.as_ref().map_or(top.score, |k| k.confidence),
+            message_zh,
+            details: serde_json::json!({
+                "top": c.top.iter().map(|l| serde_json::json!({"label": l.label, "score": l.score})).collect::<Vec<_>>(),
+                "category": c.category.as_ref().map(|k| serde_json::json!({"category": k.category.code(), "score": k.confidence})),
+                "frame_seq": frame.seq,
+                "inference_ms": c.inference_ms,
+            }),
+            evidence,
+        }]
     }
 }

@@ -5,6 +5,7 @@
 pub mod classify;
 
 use crate::config::{TaskConfig, TaskKind};
+use crate::event::EventDraft;
 use crate::inference::{InferenceError, ModelPool};
 use crate::vision::Frame;
 use serde::Serialize;
@@ -30,12 +31,14 @@ pub enum TaskResult {
 pub trait Task: Send + Sync {
     fn id(&self) -> &str;
     fn process(&self, frame: &Frame) -> Result<TaskResult, InferenceError>;
+    /// The events a result is worth telling the platform about (often none).
+    fn events(&self, frame: &Frame, result: &TaskResult) -> Vec<EventDraft>;
 }
 
 /// Builds a task from its config, sharing model sessions through the pool.
 pub fn build_task(config: &TaskConfig, models: &ModelPool) -> Result<Box<dyn Task>, InferenceError> {
     match &config.kind {
-        TaskKind::Classify(c) => Ok(Box::new(classify::ClassifyTask::new(&config.id, models.classifier(&c.model)?, c.top_k))),
+        TaskKind::Classify(c) => Ok(Box::new(classify::ClassifyTask::new(&config.id, models.classifier(&c.model)?, c))),
     }
 }
 

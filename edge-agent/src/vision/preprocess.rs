@@ -126,7 +126,7 @@ thread_local! {
     static RESIZER: RefCell<Resizer> = RefCell::new(Resizer::new());
 }
 
-fn resize_region(img: &RgbImage, crop: (f64, f64, f64, f64), size: (u32, u32)) -> Result<Vec<u8>, PreprocessError> {
+pub(crate) fn resize_region(img: &RgbImage, crop: (f64, f64, f64, f64), size: (u32, u32)) -> Result<Vec<u8>, PreprocessError> {
     let (w, h) = img.dimensions();
     if crop == (0.0, 0.0, w as f64, h as f64) && size == (w, h) {
         return Ok(img.as_raw().clone());

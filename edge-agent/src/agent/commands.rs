@@ -1,0 +1,154 @@
+//! What the agent does with a validated command. The intake slips wait here
+//! for the intake task (issue: intake label check) to match them to a drum.
+
+use super::{ReloadOutcome, ReloadRequest};
+use crate::config::Config;
+use crate::mqtt::CommandHandler;
+use crate::mqtt::commands::{Command, CommandError, ErrorCode, IntakeSlip};
+use std::collections::VecDeque;
+use std::sync::{Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+/// Slips declared and not yet matched; the oldest goes when full.
+pub const MAX_PENDING_SLIPS: usize = 64;
+/// A slip "declared" further ahead than this means a wrong clock somewhere.
+const MAX_CLOCK_AHEAD: Duration = Duration::from_secs(10 * 60);
+
+pub struct AgentCommands {
+    started: Instant,
+    config_path: std::path::PathBuf,
+    config_sha256: String,
+    cameras: Vec<String>,
+    reload: Mutex<mpsc::Sender<ReloadRequest>>,
+    pub slips: Mutex<VecDeque<IntakeSlip>>,
+}
+
+impl AgentCommands {
+    pub fn new(config: &Config, reload: mpsc::Sender<ReloadRequest>) -> Self {
+        Self {
+            started: Instant::now(),
+            config_path: config.path.clone(),
+            config_sha256: config.sha256.clone(),
+            cameras: config.cameras.iter().map(|c| c.id.clone()).collect(),
+            reload: Mutex::new(reload),
+            slips: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    fn intake_slip(&self, slip: IntakeSlip) -> Result<serde_json::Value, CommandError> {
+        let not_here = |m: String| CommandError { code: ErrorCode::NotApplicable, message: m, path: Some("/camera".into()) };
+        match &slip.camera {
+            Some(camera) if !self.cameras.contains(camera) => {
+                return Err(not_here(format!("this device has no camera `{camera}`; its cameras: {}", self.cameras.join(", "))));
+            }
+            None if self.cameras.is_empty() => return Err(not_here("this device has no cameras to check a container with".into())),
+            _ => {}
+        }
+        let declared = chrono::DateTime::parse_from_rfc3339(&slip.declared_at).map_err(|e| CommandError {
+            code: ErrorCode::Invalid,
+            message: format!("declared_at: {e}"),
+            path: Some("/declared_at".into()),
+        })?;
+        let ahead = declared.with_timezone(&chrono::Utc) - chrono::Utc::now();
+        if ahead.to_std().is_ok_and(|a| a > MAX_CLOCK_AHEAD) {
+            return Err(CommandError {
+                code: ErrorCode::Rejected,
+                message: format!("declared_at is {} min in the future; check the platform's and this box's clocks (NTP)", ahead.num_minutes()),
+                path: Some("/declared_at".into()),
+            });
+        }
+        let mut slips = self.slips.lock().unwrap_or_else(|e| e.into_inner());
+        if slips.iter().any(|s| s.slip_id == slip.slip_id) {
+            return Err(CommandError {
+                code: ErrorCode::Rejected,
+                message: format!("slip `{}` is already waiting for its container", slip.slip_id),
+                path: Some("/slip_id".into()),
+            });
+        }
+        if slips.len() == MAX_PENDING_SLIPS
+            && let Some(old) = slips.pop_front()
+        {
+            tracing::warn!(slip = %old.slip_id, "too many declared slips waiting; the oldest was dropped");
+        }
+        let slip_id = slip.slip_id.clone();
+        slips.push_back(slip);
+        Ok(serde_json::json!({ "slip_id": slip_id, "waiting": slips.len() }))
+    }
+
+    fn reload_config(&self) -> Result<serde_json::Value, CommandError> {
+        if self.config_path.as_os_str().is_empty() {
+            return Err(CommandError::new(ErrorCode::NotApplicable, "this agent was not started from a config file"));
+        }
+        let (tx, rx) = mpsc::channel::<ReloadOutcome>();
+        let request = ReloadRequest { path: self.config_path.clone(), reply: tx };
+        if self.reload.lock().unwrap_or_else(|e| e.into_inner()).send(request).is_err() {
+            return Err(CommandError::new(ErrorCode::NotApplicable, "the agent is stopping"));
+        }
+        match rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(Ok(result)) => Ok(result),
+            Ok(Err(message)) => Err(CommandError::new(ErrorCode::Rejected, format!("{message}; nothing was changed"))),
+            Err(_) => Err(CommandError::new(ErrorCode::Internal, "the reload did not finish within 120 s")),
+        }
+    }
+}
+
+impl CommandHandler for AgentCommands {
+    fn handle(&self, command: Command) -> Result<serde_json::Value, CommandError> {
+        match command {
+            Command::Ping { .. } => Ok(serde_json::json!({
+                "pong": true,
+                "uptime_s": (self.started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+                "agent_version": crate::event::AGENT_VERSION,
+                "config_sha256": self.config_sha256,
+            })),
+            Command::IntakeSlip(slip) => self.intake_slip(slip),
+            Command::ReloadConfig { .. } => self.reload_config(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn commands() -> AgentCommands {
+        let text = r#"
+site = "s"
+device_id = "d"
+[[cameras]]
+id = "intake-1"
+source = { kind = "replay", path = "x" }
+"#;
+        let config = Config::parse(text, std::path::Path::new("t.toml")).unwrap();
+        AgentCommands::new(&config, mpsc::channel().0)
+    }
+
+    fn slip(id: &str) -> IntakeSlip {
+        let mut v: serde_json::Value = serde_json::from_str(include_str!("../../../mqtt-schemas/examples/cmd-intake-slip.json")).unwrap();
+        v["slip_id"] = id.into();
+        v.as_object_mut().unwrap().remove("camera");
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn slips_wait_in_order_and_duplicates_or_foreign_cameras_change_nothing() {
+        let c = commands();
+        assert_eq!(c.handle(Command::IntakeSlip(slip("A"))).unwrap()["waiting"], 1);
+        assert_eq!(c.handle(Command::IntakeSlip(slip("B"))).unwrap()["waiting"], 2);
+        assert_eq!(c.handle(Command::IntakeSlip(slip("A"))).unwrap_err().code, ErrorCode::Rejected);
+        let mut elsewhere = slip("C");
+        elsewhere.camera = Some("dock-9".into());
+        assert_eq!(c.handle(Command::IntakeSlip(elsewhere)).unwrap_err().code, ErrorCode::NotApplicable);
+        let mut future = slip("D");
+        future.declared_at = "2999-01-01T00:00:00Z".into();
+        assert_eq!(c.handle(Command::IntakeSlip(future)).unwrap_err().code, ErrorCode::Rejected);
+        let ids: Vec<_> = c.slips.lock().unwrap().iter().map(|s| s.slip_id.clone()).collect();
+        assert_eq!(ids, vec!["A", "B"]);
+    }
+
+    #[test]
+    fn reload_without_a_config_file_is_not_applicable() {
+        let err = commands().handle(Command::ReloadConfig { request_id: "r".into() }).unwrap_err();
+        assert_eq!(err.code, ErrorCode::NotApplicable);
+    }
+}
