@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use edge_agent::capture::backoff::Backoff;
+use edge_agent::backoff::Backoff;
 use edge_agent::capture::replay::ReplaySource;
 use edge_agent::capture::slot::Take;
 use edge_agent::capture::{CaptureError, CameraState, FrameSource, spawn_camera};

@@ -134,3 +134,41 @@ fn the_demo_config_is_valid() {
     models_dir();
     Config::load(&repo_root().join("demo/config.toml")).unwrap();
 }
+
+#[test]
+fn mqtt_settings_rumqttc_would_panic_on_are_config_errors_instead() {
+    let text = problems(&format!(
+        r#"{VALID}
+[mqtt]
+broker = "embedded"
+embedded_listen = "nowhere"
+keep_alive = "1500ms"
+inflight = 0
+reconnect_min = "1m"
+reconnect_max = "1s"
+password_file = "pw"
+password_env = "PW"
+client_id = "a/b"
+[mqtt.tls]
+ca_file = "ca.pem"
+client_cert = "client.pem"
+[storage]
+outbox_quota_mb = 0
+"#
+    ));
+    for key in [
+        "mqtt.embedded_listen",
+        "mqtt.keep_alive",
+        "mqtt.inflight",
+        "mqtt.reconnect_min",
+        "mqtt.password_file",
+        "mqtt.username",
+        "mqtt.client_id",
+        "mqtt.tls",
+        "storage.outbox_quota_mb",
+    ] {
+        assert!(text.contains(key), "{key} not reported:\n{text}");
+    }
+    let text = problems(&format!("{VALID}\n[mqtt]\nprotocol = \"4\"\n"));
+    assert!(text.contains("mqtt.protocol") && text.contains("3.1.1"), "{text}");
+}

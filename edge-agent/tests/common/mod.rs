@@ -3,6 +3,8 @@
 //! command runs it first).
 #![allow(dead_code)]
 
+pub mod mqtt;
+
 use std::path::{Path, PathBuf};
 
 pub fn repo_root() -> PathBuf {
