@@ -8,9 +8,22 @@ cd "$(dirname "$0")"
 
 # Build: bindgen for nokhwa (libclang), cmake + nasm for libjpeg-turbo.
 BUILD_PKGS=(build-essential pkg-config libclang-dev cmake nasm python3 python3-venv python3-pip)
-# Tests: real photos, a Chinese font for rendered labels, a local RTSP server.
+# Tests: real photos, a Chinese font for rendered labels, a local RTSP server,
+# and Mosquitto (tests start private brokers; some use one at 127.0.0.1:1883).
 TEST_PKGS=(opencv-doc fonts-wqy-microhei python3-gi gir1.2-gst-rtsp-server-1.0
-  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly)
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly mosquitto)
+
+# The MQTT tests use a broker at 127.0.0.1:1883; start one if none listens.
+ensure_broker() {
+  if (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then return 0; fi
+  echo "==> starting mosquitto on 127.0.0.1:1883 for the tests"
+  local conf="${TMPDIR:-/tmp}/edge-agent-test-mosquitto.conf"
+  printf 'listener 1883 127.0.0.1\nallow_anonymous true\n' > "$conf"
+  /usr/sbin/mosquitto -d -c "$conf"
+  for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null && return 0; sleep 0.1; done
+  echo "error: mosquitto did not start on 127.0.0.1:1883" >&2
+  exit 1
+}
 
 apt_install() {
   local missing=()
@@ -43,10 +56,17 @@ case "${1:-}" in
     cargo build --release -p edge-agent
     ./target/release/edge-agent models verify
     ./target/release/edge-agent classify demo/frames/*.jpg
-    exec ./target/release/edge-agent run --config demo/config.toml --max-frames 8
+    # The agent (with its embedded MQTT broker) in the background, and what it
+    # publishes printed live in the foreground.
+    mkdir -p var/demo
+    ./target/release/edge-agent run --config demo/config.toml --duration 20s --output var/demo/results.jsonl &
+    agent=$!
+    ./target/release/edge-agent watch --config demo/config.toml --timeout 22s || true
+    wait "$agent"
     ;;
   test)
     setup "${TEST_PKGS[@]}"
+    ensure_broker
     exec cargo test --release --workspace
     ;;
   *) echo "usage: $0 demo|test|setup" >&2; exit 2 ;;
