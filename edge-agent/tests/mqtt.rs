@@ -280,7 +280,7 @@ fn at_the_disk_quota_the_agent_keeps_running_drops_old_pictures_and_reports_it()
 }
 
 #[test]
-fn tls_with_a_private_ca_and_mqtt_5_request_response_work_against_mosquitto() {
+fn tls_with_a_private_ca_a_password_file_and_client_certificates_works_over_mqtt_5() {
     let dir = tempfile::tempdir().unwrap();
     let ca_key = rcgen::KeyPair::generate().unwrap();
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
@@ -343,6 +343,33 @@ fn tls_with_a_private_ca_and_mqtt_5_request_response_work_against_mosquitto() {
     assert!(agent.log().contains("MQTT connect failed"), "{}", agent.log());
     let outbox = edge_agent::outbox::Outbox::open(&agent.state_dir(), u64::MAX).unwrap();
     assert!(outbox.count_on_disk().unwrap() > 0, "events wait in the outbox while the broker refuses us");
+
+    // Mutual TLS: a broker that demands a client certificate signed by the CA.
+    let client_key = rcgen::KeyPair::generate().unwrap();
+    let mut client_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    client_params.distinguished_name.push(rcgen::DnType::CommonName, "edge-pod07-01");
+    let client = client_params.signed_by(&client_key, &issuer).unwrap();
+    let client_cert = write("client.pem", client.pem());
+    let client_key_file = write("client.key", client_key.serialize_pem());
+    let mtls = Mosquitto::start(&format!(
+        "cafile {}\ncertfile {}\nkeyfile {}\nrequire_certificate true\n",
+        ca_file.display(),
+        cert_file.display(),
+        key_file.display()
+    ));
+    let mut spec = AgentSpec::new(&format!("localhost:{}", mtls.port));
+    spec.extra_mqtt = format!(
+        "[mqtt.tls]\nca_file = \"{}\"\nclient_cert = \"{}\"\nclient_key = \"{}\"\n",
+        ca_file.display(),
+        client_cert.display(),
+        client_key_file.display()
+    );
+    let mut agent = Agent::new(&spec);
+    agent.start(&["--duration", "5s"]);
+    assert!(agent.wait(LONG).success(), "{}", agent.log());
+    assert!(agent.log().contains("MQTT connected"), "{}", agent.log());
+    let outbox = edge_agent::outbox::Outbox::open(&agent.state_dir(), u64::MAX).unwrap();
+    assert!(outbox.tally().next_seq > 5 && outbox.count_on_disk().unwrap() == 0, "every event acknowledged over mutual TLS");
 }
 
 #[test]
@@ -440,4 +467,40 @@ fn with_a_persistent_session_a_command_sent_while_the_agent_is_away_is_answered_
     let reply = got.iter().find(|x| x.topic.contains("/reply/")).unwrap().json();
     assert_eq!((reply["ok"].as_bool(), reply["request_id"].as_str()), (Some(true), Some("while-away")));
     assert!(agent.stop().success());
+}
+
+#[test]
+fn a_full_disk_is_reported_the_agent_keeps_running_and_recovers_once_space_frees() {
+    // The broker is down at first, so the outbox grows until the file-size
+    // limit refuses writes (EFBIG, as a full disk would).
+    let mut broker = Mosquitto::start("");
+    let address = broker.address();
+    broker.stop();
+    let mut spec = AgentSpec::new(&address);
+    spec.evidence = true;
+    spec.fps = 20.0;
+    let mut agent = Agent::new(&spec);
+    agent.start_with_file_size_limit(3000, &[]);
+    let deadline = std::time::Instant::now() + LONG;
+    while !agent.log().contains("cannot commit events to the outbox") {
+        assert!(std::time::Instant::now() < deadline, "the disk never filled:\n{}", agent.log());
+        assert!(agent.is_running(), "{}", agent.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(agent.log().contains("free space on it"), "the error says what to do:\n{}", agent.log());
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(agent.is_running(), "{}", agent.log());
+    // The broker returns: the outbox drains, frees room in its file, and
+    // events are committed again, numbered without a gap.
+    broker.restart();
+    let sub = Collector::start(&address, &format!("{}/#", agent.base), false);
+    let got = sub.wait_for("a heartbeat counting write errors", LONG, |m| {
+        m.iter().any(|x| x.topic.ends_with("/heartbeat") && x.json()["outbox"]["write_errors"].as_u64().unwrap_or(0) > 0)
+    });
+    assert_valid("heartbeat", &got.iter().find(|x| x.topic.ends_with("/heartbeat")).unwrap().json());
+    sub.wait_for("the outbox reopened", LONG, |_| agent.log().contains("outbox reopened after a disk error"));
+    let n = sub.events().len();
+    sub.wait_for("new events after the recovery", LONG, |m| events_on(m).len() > n + 20);
+    assert!(agent.stop().success(), "{}", agent.log());
+    assert!(!agent.log().contains("panicked"), "{}", agent.log());
 }

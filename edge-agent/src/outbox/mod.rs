@@ -107,7 +107,10 @@ pub struct OutboxStats {
 }
 
 pub struct Outbox {
-    db: Database,
+    /// `None` only between a disk error and the reopen that follows it: redb
+    /// refuses further writes after an I/O error until the file is reopened.
+    db: std::sync::RwLock<Option<Database>>,
+    broken: std::sync::atomic::AtomicBool,
     path: PathBuf,
     quota_bytes: u64,
     /// Mirror of the committed tally (the writer is this process only).
@@ -131,14 +134,53 @@ impl Outbox {
                 "If another edge-agent is running with the same storage.dir, stop it; if the file is damaged, move it aside (its events are then not sent).",
             )
         })?;
-        let outbox = Self { db, path, quota_bytes, tally: Mutex::new(Tally::default()), write_errors: Default::default() };
-        let tally = outbox.init().map_err(|e| open_err(e.to_string(), "The outbox file may be damaged: move it aside."))?;
-        *outbox.tally.lock().unwrap_or_else(|e| e.into_inner()) = tally;
-        Ok(outbox)
+        let tally = Self::init(&db).map_err(|e| open_err(e.to_string(), "The outbox file may be damaged: move it aside."))?;
+        Ok(Self {
+            db: std::sync::RwLock::new(Some(db)),
+            broken: Default::default(),
+            path,
+            quota_bytes,
+            tally: Mutex::new(tally),
+            write_errors: Default::default(),
+        })
     }
 
-    fn init(&self) -> Result<Tally, OutboxError> {
-        let txn = self.db.begin_write().map_err(write_err)?;
+    /// The open database, reopened first if the last write hit a disk error
+    /// (a full disk that has since been freed then works again).
+    fn db(&self) -> Result<Db<'_>, OutboxError> {
+        if self.broken.load(std::sync::atomic::Ordering::Relaxed) {
+            self.reopen()?;
+        }
+        let guard = self.db.read().unwrap_or_else(|e| e.into_inner());
+        if guard.is_none() {
+            return Err(OutboxError::Write("the outbox is closed after a disk error and could not be reopened yet".into()));
+        }
+        Ok(Db(guard))
+    }
+
+    fn reopen(&self) -> Result<(), OutboxError> {
+        let mut guard = self.db.write().unwrap_or_else(|e| e.into_inner());
+        // Drop the old handle first: it holds the file lock.
+        *guard = None;
+        let db = Database::create(&self.path).map_err(write_err)?;
+        // Unsynced deletions may be undone by the reopen: recount from disk.
+        let tally = Self::init(&db)?;
+        *guard = Some(db);
+        *self.tally.lock().unwrap_or_else(|e| e.into_inner()) = tally;
+        self.broken.store(false, std::sync::atomic::Ordering::Relaxed);
+        tracing::info!(path = %self.path.display(), "outbox reopened after a disk error");
+        Ok(())
+    }
+
+    fn failed<T>(&self, result: Result<T, OutboxError>) -> Result<T, OutboxError> {
+        if result.is_err() {
+            self.broken.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        result
+    }
+
+    fn init(db: &Database) -> Result<Tally, OutboxError> {
+        let txn = db.begin_write().map_err(write_err)?;
         let tally = {
             txn.open_table(EVENTS).map_err(write_err)?;
             txn.open_table(EVIDENCE).map_err(write_err)?;
@@ -175,6 +217,7 @@ impl Outbox {
     /// sequence number (written into `events[i].event.seq`). Returns the keys.
     pub fn commit(&self, events: &mut [StampedEvent], topic_for: &dyn Fn(&str) -> String) -> Result<Vec<RecordKey>, OutboxError> {
         let result = self.commit_inner(events, topic_for);
+        let result = self.failed(result);
         if result.is_err() {
             self.write_errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             // The transaction was dropped: nothing of it is on disk, and no
@@ -187,11 +230,12 @@ impl Outbox {
     }
 
     fn commit_inner(&self, events: &mut [StampedEvent], topic_for: &dyn Fn(&str) -> String) -> Result<Vec<RecordKey>, OutboxError> {
+        let db = self.db()?;
         // The tally lock is held across the transaction: the counters must
         // change in the same order as the transactions commit.
         let mut guard = self.tally.lock().unwrap_or_else(|e| e.into_inner());
         let mut tally = guard.clone();
-        let mut txn = self.db.begin_write().map_err(write_err)?;
+        let mut txn = db.begin_write().map_err(write_err)?;
         txn.set_durability(Durability::Immediate).map_err(write_err)?;
         let mut keys = Vec::with_capacity(events.len());
         {
@@ -233,7 +277,8 @@ impl Outbox {
     pub fn next_batch(&self, skip: &HashSet<RecordKey>, limit: usize) -> Result<Vec<(RecordKey, StoredRecord)>, OutboxError> {
         let (mut out, mut corrupt) = (Vec::new(), Vec::new());
         {
-            let txn = self.db.begin_read().map_err(read_err)?;
+            let db = self.db()?;
+            let txn = db.begin_read().map_err(read_err)?;
             let events = txn.open_table(EVENTS).map_err(read_err)?;
             let pictures = txn.open_table(EVIDENCE).map_err(read_err)?;
             let mut a = events.iter().map_err(read_err)?.map(|e| keyed(Part::Event, e)).peekable();
@@ -269,9 +314,15 @@ impl Outbox {
         if keys.is_empty() {
             return Ok(());
         }
+        let result = self.remove_inner(keys);
+        self.failed(result)
+    }
+
+    fn remove_inner(&self, keys: &[RecordKey]) -> Result<(), OutboxError> {
+        let db = self.db()?;
         let mut guard = self.tally.lock().unwrap_or_else(|e| e.into_inner());
         let mut tally = guard.clone();
-        let mut txn = self.db.begin_write().map_err(write_err)?;
+        let mut txn = db.begin_write().map_err(write_err)?;
         txn.set_durability(Durability::None).map_err(write_err)?;
         {
             let mut events = txn.open_table(EVENTS).map_err(write_err)?;
@@ -296,9 +347,12 @@ impl Outbox {
 
     /// Makes every earlier `remove` durable.
     pub fn sync(&self) -> Result<(), OutboxError> {
-        let mut txn = self.db.begin_write().map_err(write_err)?;
-        txn.set_durability(Durability::Immediate).map_err(write_err)?;
-        txn.commit().map_err(write_err)
+        let result = self.db().and_then(|db| {
+            let mut txn = db.begin_write().map_err(write_err)?;
+            txn.set_durability(Durability::Immediate).map_err(write_err)?;
+            txn.commit().map_err(write_err)
+        });
+        self.failed(result)
     }
 
     pub fn tally(&self) -> Tally {
@@ -316,7 +370,8 @@ impl Outbox {
 
     /// When the oldest waiting event was committed.
     fn oldest_created_ms(&self) -> Result<Option<u64>, OutboxError> {
-        let txn = self.db.begin_read().map_err(read_err)?;
+        let db = self.db()?;
+        let txn = db.begin_read().map_err(read_err)?;
         let events = txn.open_table(EVENTS).map_err(read_err)?;
         let mut oldest: Option<u64> = None;
         // The oldest is the first of some rank (each rank is in seq order).
@@ -333,16 +388,18 @@ impl Outbox {
 
     /// Number of records waiting (events plus pictures), read from the tables.
     pub fn count_on_disk(&self) -> Result<u64, OutboxError> {
-        let txn = self.db.begin_read().map_err(read_err)?;
+        let db = self.db()?;
+        let txn = db.begin_read().map_err(read_err)?;
         let a = txn.open_table(EVENTS).map_err(read_err)?.len().map_err(read_err)?;
         let b = txn.open_table(EVIDENCE).map_err(read_err)?.len().map_err(read_err)?;
         Ok(a + b)
     }
 
     fn quarantine(&self, keys: &[(RecordKey, Vec<u8>)]) -> Result<(), OutboxError> {
+        let db = self.db()?;
         let mut guard = self.tally.lock().unwrap_or_else(|e| e.into_inner());
         let mut tally = guard.clone();
-        let txn = self.db.begin_write().map_err(write_err)?;
+        let txn = db.begin_write().map_err(write_err)?;
         {
             let mut q = txn.open_table(QUARANTINE).map_err(write_err)?;
             let mut events = txn.open_table(EVENTS).map_err(write_err)?;
@@ -360,6 +417,16 @@ impl Outbox {
         txn.commit().map_err(write_err)?;
         *guard = tally;
         Ok(())
+    }
+}
+
+/// A read lock on the open database.
+struct Db<'a>(std::sync::RwLockReadGuard<'a, Option<Database>>);
+
+impl std::ops::Deref for Db<'_> {
+    type Target = Database;
+    fn deref(&self) -> &Database {
+        self.0.as_ref().expect("Outbox::db checked it is open")
     }
 }
 

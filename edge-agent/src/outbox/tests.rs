@@ -134,14 +134,14 @@ fn a_damaged_record_is_quarantined_not_sent_and_not_lost() {
     let outbox = Outbox::open(dir.path(), u64::MAX).unwrap();
     commit(&outbox, vec![event(Priority::Normal, 0)]);
     {
-        let txn = outbox.db.begin_write().unwrap();
+        let txn = outbox.db().unwrap().begin_write().unwrap();
         txn.open_table(EVENTS).unwrap().insert((1, 99), &[7u8, 1, 2][..]).unwrap();
         txn.commit().unwrap();
     }
     let batch = all(&outbox);
     assert_eq!(batch.len(), 1, "the good record is still sent");
     assert_eq!(outbox.tally().quarantined, 1);
-    let txn = outbox.db.begin_read().unwrap();
+    let txn = outbox.db().unwrap().begin_read().unwrap();
     let q = txn.open_table(QUARANTINE).unwrap();
     assert_eq!(q.get((1, 99, 0)).unwrap().map(|v| v.value().to_vec()), Some(vec![7, 1, 2]));
 }
@@ -151,7 +151,7 @@ fn an_outbox_from_a_newer_agent_is_refused_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     {
         let outbox = Outbox::open(dir.path(), u64::MAX).unwrap();
-        let txn = outbox.db.begin_write().unwrap();
+        let txn = outbox.db().unwrap().begin_write().unwrap();
         txn.open_table(META).unwrap().insert("format", 99).unwrap();
         txn.commit().unwrap();
     }

@@ -211,9 +211,22 @@ outbox_quota_mb = {quota}
     }
 
     pub fn start(&mut self, extra_args: &[&str]) {
+        self.spawn(Command::new(super::bin()), extra_args);
+    }
+
+    /// Starts the agent unable to grow any file past `kib` KiB: a real
+    /// "disk full" (EFBIG) for the outbox, with no mock. SIGXFSZ is ignored
+    /// so the write fails instead of killing the process.
+    pub fn start_with_file_size_limit(&mut self, kib: u64, extra_args: &[&str]) {
+        let mut cmd = Command::new("bash");
+        cmd.arg("-c").arg(format!("trap '' XFSZ; ulimit -f {kib}; exec \"$0\" \"$@\"")).arg(super::bin());
+        self.spawn(cmd, extra_args);
+    }
+
+    fn spawn(&mut self, mut command: Command, extra_args: &[&str]) {
         assert!(self.child.is_none());
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("agent.log")).unwrap();
-        let child = Command::new(super::bin())
+        let child = command
             .args(["run", "--config"])
             .arg(&self.config)
             .arg("--output")
