@@ -40,7 +40,7 @@ fn events_status_heartbeats_and_pictures_match_their_schemas_on_the_embedded_bro
         assert_valid("event", e);
     }
     let e = &events[0];
-    assert_eq!((e["seq"].as_u64(), e["kind"].as_str(), e["camera"].as_str()), (Some(1), Some("classification"), Some("cam-1")));
+    assert_eq!((e["kind"].as_str(), e["camera"].as_str()), (Some("classification"), Some("cam-1")));
     let models = e["provenance"]["models"].as_array().unwrap();
     assert_eq!(models[0]["name"], "efficientnet-lite0");
     let manifest = std::fs::read_to_string(common::repo_root().join("models/efficientnet-lite0/model.toml")).unwrap();
@@ -64,7 +64,11 @@ fn events_status_heartbeats_and_pictures_match_their_schemas_on_the_embedded_bro
     let offline = got.iter().rev().find(|m| m.topic.ends_with("/status")).unwrap().json();
     assert_eq!(offline["graceful"], true);
     assert_valid("status", &offline);
-    assert_complete_in_order(&events_on(&got), agent.committed());
+    // (The subscriber may have joined after the first event; from there on, none is missing.)
+    let received = seqs(&events_on(&got));
+    let first = *received.iter().min().unwrap();
+    let missing: Vec<u64> = (first..=agent.committed()).filter(|s| !received.contains(s)).collect();
+    assert!(missing.is_empty(), "lost after a clean stop: {missing:?}");
 }
 
 #[test]
@@ -228,13 +232,14 @@ fn reload_config_applies_a_valid_file_and_refuses_a_broken_one() {
     let broker = shared_mosquitto();
     let mut agent = Agent::new(&AgentSpec::new(broker));
     agent.start(&[]);
-    let sub = Collector::start(broker, &format!("{}/reply/#", agent.base), false);
-    std::thread::sleep(Duration::from_secs(1));
+    let sub = Collector::start(broker, &format!("{}/#", agent.base), false);
+    sub.wait_for("online", LONG, |m| m.iter().any(|x| x.topic.ends_with("/status")));
+    let replies = |m: &[Message]| m.iter().filter(|x| x.topic.contains("/reply/")).cloned().collect::<Vec<_>>();
     let cmd = format!("{}/cmd/reload-config", agent.base);
     let original = std::fs::read_to_string(&agent.config).unwrap();
     std::fs::write(&agent.config, original.replace("top_k = 3", "top_k = 2")).unwrap();
     sub.publish(&cmd, br#"{"request_id":"good"}"#.to_vec(), false);
-    let got = sub.wait_for("the reload reply", LONG, |m| !m.is_empty());
+    let got = replies(&sub.wait_for("the reload reply", LONG, |m| !replies(m).is_empty()));
     let r = got[0].json();
     assert_valid("reply", &r);
     assert_eq!(r["ok"], true, "{r}");
@@ -243,7 +248,7 @@ fn reload_config_applies_a_valid_file_and_refuses_a_broken_one() {
 
     std::fs::write(&agent.config, original.replace("fps = 10", "fps = -1")).unwrap();
     sub.publish(&cmd, br#"{"request_id":"bad"}"#.to_vec(), false);
-    let got = sub.wait_for("the refusal", LONG, |m| m.len() >= 2);
+    let got = replies(&sub.wait_for("the refusal", LONG, |m| replies(m).len() >= 2));
     let r = got[1].json();
     assert_eq!((r["ok"].as_bool(), r["error"]["code"].as_str()), (Some(false), Some("rejected")), "{r}");
     assert!(r["error"]["message"].as_str().unwrap().contains("fps"), "{r}");
@@ -387,14 +392,17 @@ fn mqtt_5_replies_go_to_the_response_topic_with_the_correlation_data() {
     let reply = rt.block_on(async {
         let reply_topic = format!("platform/replies/{}", agent.device);
         client.subscribe(&reply_topic, rumqttc::v5::mqttbytes::QoS::AtLeastOnce).await.unwrap();
+        client.subscribe(format!("{}/status", agent.base), rumqttc::v5::mqttbytes::QoS::AtLeastOnce).await.unwrap();
         let deadline = tokio::time::Instant::now() + LONG;
         let mut asked = false;
         loop {
             let event = tokio::time::timeout_at(deadline, events.poll()).await.expect("a reply in time").unwrap();
             match event {
-                rumqttc::v5::Event::Incoming(rumqttc::v5::mqttbytes::v5::Packet::SubAck(_)) if !asked => {
-                    // Wait for the agent to be online before asking.
-                    tokio::time::sleep(Duration::from_secs(2)).await;
+                // Ask once the agent says it is online (and so subscribed).
+                rumqttc::v5::Event::Incoming(rumqttc::v5::mqttbytes::v5::Packet::Publish(p)) if p.topic.ends_with(b"/status") => {
+                    if asked {
+                        continue;
+                    }
                     let props = rumqttc::v5::mqttbytes::v5::PublishProperties {
                         response_topic: Some(reply_topic.clone()),
                         correlation_data: Some(bytes::Bytes::from_static(b"corr-42")),
@@ -412,7 +420,7 @@ fn mqtt_5_replies_go_to_the_response_topic_with_the_correlation_data() {
                         .unwrap();
                     asked = true;
                 }
-                rumqttc::v5::Event::Incoming(rumqttc::v5::mqttbytes::v5::Packet::Publish(p)) => return p,
+                rumqttc::v5::Event::Incoming(rumqttc::v5::mqttbytes::v5::Packet::Publish(p)) if p.topic == reply_topic.as_bytes() => return p,
                 _ => {}
             }
         }
