@@ -259,9 +259,8 @@ fn reload_config_applies_a_valid_file_and_refuses_a_broken_one() {
 #[test]
 fn at_the_disk_quota_the_agent_keeps_running_drops_old_pictures_and_reports_it() {
     // The broker is down at first, so pictures pile up past a 1 MiB quota.
-    let mut broker = Mosquitto::start("");
+    let mut broker = Mosquitto::down();
     let address = broker.address();
-    broker.stop();
     let mut spec = AgentSpec::new(&address);
     spec.evidence = true;
     spec.quota_mb = 1;
@@ -481,9 +480,8 @@ fn with_a_persistent_session_a_command_sent_while_the_agent_is_away_is_answered_
 fn a_full_disk_is_reported_the_agent_keeps_running_and_recovers_once_space_frees() {
     // The broker is down at first, so the outbox grows until the file-size
     // limit refuses writes (EFBIG, as a full disk would).
-    let mut broker = Mosquitto::start("");
+    let mut broker = Mosquitto::down();
     let address = broker.address();
-    broker.stop();
     let mut spec = AgentSpec::new(&address);
     spec.evidence = true;
     spec.fps = 20.0;

@@ -61,6 +61,13 @@ impl Mosquitto {
         m
     }
 
+    /// Configured on a free port but not running: a broker that is down.
+    pub fn down() -> Self {
+        let mut m = Self::start("");
+        m.stop();
+        m
+    }
+
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
