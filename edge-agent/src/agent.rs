@@ -163,6 +163,9 @@ pub fn run(
             Err(mpsc::RecvTimeoutError::Disconnected) => {}
         }
     }
+    // Refuse reloads from now on: a queued request's handler gets its answer
+    // (the channel closed) instead of waiting out its timeout.
+    drop(reload_rx);
     summaries.extend(pipeline.stop());
     drop(event_tx);
     drop(result_tx);

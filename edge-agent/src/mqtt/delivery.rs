@@ -21,6 +21,8 @@ pub struct Delivery {
     /// refused, or acked and waiting for `take_acked`): not to be fetched again.
     in_flight: HashSet<RecordKey>,
     acked: Vec<RecordKey>,
+    /// Refused by the broker on this connection (they stay in `in_flight`).
+    refused: usize,
     pub counters: DeliveryCounters,
 }
 
@@ -81,6 +83,7 @@ impl Delivery {
         if let Some(reason) = rejected {
             // Stays in flight (not fetched again) until the next connection.
             self.counters.rejected += 1;
+            self.refused += 1;
             tracing::error!(?key, reason, "the broker refused an event; it stays in the outbox and is retried after a reconnect");
             return None;
         }
@@ -97,6 +100,11 @@ impl Delivery {
             self.in_flight.remove(key);
         }
         acked
+    }
+
+    /// Records the broker refused on this connection.
+    pub fn refused(&self) -> usize {
+        self.refused
     }
 
     pub fn has_unacked(&self) -> bool {
@@ -142,7 +150,9 @@ mod tests {
         assert_eq!(d.on_acked(1, Some("QuotaExceeded")), None);
         assert!(d.take_acked().is_empty());
         assert!(d.in_flight().contains(&key(1)));
+        assert_eq!(d.refused(), 1);
         d.reset();
+        assert_eq!(d.refused(), 0);
         assert!(d.in_flight().is_empty(), "after a reconnect everything unacked is fetched again");
         assert_eq!(d.counters.rejected, 1, "counters survive reconnects");
     }

@@ -213,10 +213,7 @@ impl Driver {
             self.counters.connected.store(true, Ordering::Relaxed);
             self.connected_at_ms = unix_millis(SystemTime::now());
             let ended = match draining {
-                Some(deadline) => {
-                    self.drain(&mut link, deadline).await;
-                    Ended::Stopped
-                }
+                Some(deadline) => self.drain(&mut link, deadline).await,
                 None => self.connected(&mut link, &mut stop).await,
             };
             self.counters.connected.store(false, Ordering::Relaxed);
@@ -271,6 +268,13 @@ impl Driver {
                     Ok(LinkEvent::Sent { pkid }) => self.delivery.on_sent(pkid),
                     Ok(LinkEvent::Acked { pkid, rejected }) => {
                         self.delivery.on_acked(pkid, rejected.as_deref());
+                        // Refused records hold their window slots until a new
+                        // connection; do not let them starve everything else.
+                        if self.delivery.refused() > 0 && self.delivery.refused() * 2 >= self.settings.link.inflight as usize {
+                            tracing::error!(refused = self.delivery.refused(), "the broker keeps refusing events; reconnecting to retry them later");
+                            self.release_acked_final();
+                            return Ended::Lost;
+                        }
                         // Free half a window at a time rather than a disk write per ack.
                         if self.delivery.room() < self.settings.link.inflight as usize / 2 {
                             self.release_acked(link);
@@ -280,7 +284,7 @@ impl Driver {
                     Ok(LinkEvent::Connected { .. }) | Ok(LinkEvent::Other) => {}
                     Err(error) => {
                         tracing::warn!(broker = %self.broker(), %error, "MQTT connection lost; reconnecting, events stay in the outbox");
-                        self.release_acked(link);
+                        self.release_acked_final();
                         return Ended::Lost;
                     }
                 },
@@ -296,8 +300,7 @@ impl Driver {
                 }
                 _ = stop.changed() => {
                     let deadline = tokio::time::Instant::now() + self.settings.drain_timeout;
-                    self.drain(link, deadline).await;
-                    return Ended::Stopped;
+                    return self.drain(link, deadline).await;
                 }
             }
         }
@@ -305,14 +308,7 @@ impl Driver {
 
     /// Deletes acknowledged records and refills the window.
     fn release_acked(&mut self, link: &Link) {
-        let acked = self.delivery.take_acked();
-        if !acked.is_empty() {
-            match self.outbox.remove(&acked) {
-                Ok(()) => self.removed_since_sync = true,
-                Err(e) => tracing::error!(error = %e, "cannot delete acknowledged events from the outbox; they will be sent again"),
-            }
-            self.counters.acked.store(self.delivery.counters.acked, Ordering::Relaxed);
-        }
+        self.release_acked_final();
         self.pump(link);
     }
 
@@ -438,7 +434,7 @@ impl Driver {
 
     /// Keeps publishing until the outbox is empty and acknowledged, or the
     /// drain timeout; then a graceful `offline` and a clean disconnect.
-    async fn drain(&mut self, link: &mut Link, deadline: tokio::time::Instant) {
+    async fn drain(&mut self, link: &mut Link, deadline: tokio::time::Instant) -> Ended {
         let mut tick = tokio::time::interval(Duration::from_millis(5));
         loop {
             self.release_acked(link);
@@ -450,7 +446,11 @@ impl Driver {
                     Ok(LinkEvent::Sent { pkid }) => self.delivery.on_sent(pkid),
                     Ok(LinkEvent::Acked { pkid, rejected }) => { self.delivery.on_acked(pkid, rejected.as_deref()); }
                     Ok(_) => {}
-                    Err(_) => return,
+                    // Lost while draining: reconnect and go on until the deadline.
+                    Err(_) => {
+                        self.release_acked_final();
+                        return Ended::Lost;
+                    }
                 },
                 _ = tick.tick() => {}
                 _ = tokio::time::sleep_until(deadline) => break,
@@ -462,20 +462,27 @@ impl Driver {
         // Let the offline status and the DISCONNECT reach the socket.
         let _ = tokio::time::timeout(Duration::from_secs(2), async {
             while let Ok(event) = link.poll().await {
-                if let LinkEvent::Acked { pkid, .. } = event {
-                    self.delivery.on_acked(pkid, None);
+                if let LinkEvent::Acked { pkid, rejected } = event {
+                    self.delivery.on_acked(pkid, rejected.as_deref());
                 }
             }
         })
         .await;
         self.release_acked_final();
+        Ended::Stopped
     }
 
+    /// Deletes acknowledged records without handing over new ones (the link is closing or gone).
     fn release_acked_final(&mut self) {
         let acked = self.delivery.take_acked();
-        if !acked.is_empty() && self.outbox.remove(&acked).is_ok() {
-            self.removed_since_sync = true;
+        if acked.is_empty() {
+            return;
         }
+        match self.outbox.remove(&acked) {
+            Ok(()) => self.removed_since_sync = true,
+            Err(e) => tracing::error!(error = %e, "cannot delete acknowledged events from the outbox; they will be sent again"),
+        }
+        self.counters.acked.store(self.delivery.counters.acked, Ordering::Relaxed);
     }
 }
 
@@ -510,10 +517,13 @@ fn mark_replayed(record: &StoredRecord) -> Bytes {
         return out.into();
     }
     match serde_json::from_slice::<serde_json::Value>(p) {
-        Ok(mut v) => {
-            v["replayed"] = serde_json::Value::Bool(true);
-            serde_json::to_vec(&v).unwrap_or_else(|_| p.clone()).into()
-        }
+        Ok(mut v) => match v.as_object_mut() {
+            Some(object) => {
+                object.insert("replayed".into(), serde_json::Value::Bool(true));
+                serde_json::to_vec(&v).unwrap_or_else(|_| p.clone()).into()
+            }
+            None => Bytes::from(p.clone()),
+        },
         Err(_) => Bytes::from(p.clone()),
     }
 }
@@ -535,6 +545,7 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&mark_replayed(&r(r#"{"replayed":false, "seq":2}"#))).unwrap();
         assert_eq!(v, serde_json::json!({"replayed": true, "seq": 2}));
         assert_eq!(&mark_replayed(&r("garbage"))[..], b"garbage");
+        assert_eq!(&mark_replayed(&r("[1,2]"))[..], b"[1,2]", "valid JSON that is not an object is left alone");
     }
 
     #[test]

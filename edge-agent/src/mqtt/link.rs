@@ -5,6 +5,10 @@
 //! silently resent or dropped (rumqtt #349); the outbox resends what was not
 //! acknowledged. What a link reports is reduced to [`LinkEvent`]s, which the
 //! pure [`super::delivery::Delivery`] state understands.
+//!
+//! rumqttc's `EventLoop::poll` is not cancel-safe (a publish it has numbered
+//! can be dropped mid-write if the future is dropped), so it runs in its own
+//! task and the driver selects on a channel instead.
 
 use super::options::LinkSettings;
 use bytes::Bytes;
@@ -36,9 +40,26 @@ pub enum LinkEvent {
 #[derive(Debug)]
 pub struct Busy;
 
-pub enum Link {
-    V4 { client: rumqttc::AsyncClient, events: rumqttc::EventLoop },
-    V5 { client: v5::AsyncClient, events: v5::EventLoop },
+enum Client {
+    V4(rumqttc::AsyncClient),
+    V5(v5::AsyncClient),
+}
+
+enum Events {
+    V4(rumqttc::EventLoop),
+    V5(v5::EventLoop),
+}
+
+pub struct Link {
+    client: Client,
+    events: tokio::sync::mpsc::Receiver<Result<LinkEvent, String>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 /// The message a broker publishes for us when the connection dies.
@@ -49,7 +70,28 @@ pub struct Will {
 }
 
 impl Link {
+    /// Must be called inside a tokio runtime: the connection runs in a task.
     pub fn new(s: &LinkSettings, will: Option<&Will>) -> Self {
+        let (client, mut events) = Self::build(s, will);
+        let (tx, rx) = tokio::sync::mpsc::channel(1024);
+        let task = tokio::spawn(async move {
+            loop {
+                let event = events.next().await;
+                let end = event.is_err();
+                if tx.send(event).await.is_err() || end {
+                    break;
+                }
+            }
+        });
+        Self { client, events: rx, task }
+    }
+
+    /// The next thing that happened on the connection. An error ends this link.
+    pub async fn poll(&mut self) -> Result<LinkEvent, String> {
+        self.events.recv().await.unwrap_or_else(|| Err("the connection task ended".into()))
+    }
+
+    fn build(s: &LinkSettings, will: Option<&Will>) -> (Client, Events) {
         // Room for a whole window of events plus replies and heartbeats.
         let capacity = s.inflight as usize * 2 + 64;
         let transport = match &s.tls {
@@ -73,7 +115,7 @@ impl Link {
                 }
                 let (client, mut events) = rumqttc::AsyncClient::new(o, capacity);
                 events.network_options.set_connection_timeout(s.connect_timeout_s);
-                Link::V4 { client, events }
+                (Client::V4(client), Events::V4(events))
             }
             crate::config::MqttProtocol::V5 => {
                 let mut o = v5::MqttOptions::new(&s.client_id, &s.host, s.port);
@@ -102,15 +144,17 @@ impl Link {
                 }
                 o.set_connection_timeout(s.connect_timeout_s);
                 let (client, events) = v5::AsyncClient::new(o, capacity);
-                Link::V5 { client, events }
+                (Client::V5(client), Events::V5(events))
             }
         }
     }
 
-    /// The next thing that happened on the connection. An error ends this link.
-    pub async fn poll(&mut self) -> Result<LinkEvent, String> {
+}
+
+impl Events {
+    async fn next(&mut self) -> Result<LinkEvent, String> {
         match self {
-            Link::V4 { events, .. } => {
+            Events::V4(events) => {
                 use rumqttc::{Event, Incoming, Outgoing};
                 Ok(match events.poll().await.map_err(|e| e.to_string())? {
                     Event::Incoming(Incoming::ConnAck(c)) => LinkEvent::Connected { session_present: c.session_present },
@@ -127,7 +171,7 @@ impl Link {
                     _ => LinkEvent::Other,
                 })
             }
-            Link::V5 { events, .. } => {
+            Events::V5(events) => {
                 use v5::mqttbytes::v5::{Packet, PubAckReason};
                 use v5::{Event, Incoming};
                 Ok(match events.poll().await.map_err(|e| e.to_string())? {
@@ -159,6 +203,9 @@ impl Link {
         }
     }
 
+}
+
+impl Link {
     /// Hands a publish to the connection without waiting. QoS 1 unless `at_most_once`.
     pub fn try_publish(
         &self,
@@ -168,12 +215,12 @@ impl Link {
         retain: bool,
         correlation: Option<Bytes>,
     ) -> Result<(), Busy> {
-        match self {
-            Link::V4 { client, .. } => {
+        match &self.client {
+            Client::V4(client) => {
                 let qos = if at_most_once { rumqttc::QoS::AtMostOnce } else { rumqttc::QoS::AtLeastOnce };
                 client.try_publish(topic, qos, retain, payload).map_err(|_| Busy)
             }
-            Link::V5 { client, .. } => {
+            Client::V5(client) => {
                 let qos = if at_most_once { v5::mqttbytes::QoS::AtMostOnce } else { v5::mqttbytes::QoS::AtLeastOnce };
                 match correlation {
                     Some(data) => {
@@ -187,17 +234,17 @@ impl Link {
     }
 
     pub fn try_subscribe(&self, filter: &str) -> Result<(), Busy> {
-        match self {
-            Link::V4 { client, .. } => client.try_subscribe(filter, rumqttc::QoS::AtLeastOnce).map_err(|_| Busy),
-            Link::V5 { client, .. } => client.try_subscribe(filter, v5::mqttbytes::QoS::AtLeastOnce).map_err(|_| Busy),
+        match &self.client {
+            Client::V4(client) => client.try_subscribe(filter, rumqttc::QoS::AtLeastOnce).map_err(|_| Busy),
+            Client::V5(client) => client.try_subscribe(filter, v5::mqttbytes::QoS::AtLeastOnce).map_err(|_| Busy),
         }
     }
 
     /// A clean DISCONNECT: the broker then does not publish the last will.
     pub fn try_disconnect(&self) {
-        let _ = match self {
-            Link::V4 { client, .. } => client.try_disconnect().is_ok(),
-            Link::V5 { client, .. } => client.try_disconnect().is_ok(),
+        let _ = match &self.client {
+            Client::V4(client) => client.try_disconnect().is_ok(),
+            Client::V5(client) => client.try_disconnect().is_ok(),
         };
     }
 }

@@ -303,7 +303,8 @@ impl Outbox {
             }
         }
         if !corrupt.is_empty() {
-            self.quarantine(&corrupt)?;
+            let result = self.quarantine(&corrupt);
+            self.failed(result)?;
         }
         Ok(out)
     }
@@ -408,8 +409,9 @@ impl Outbox {
                 tracing::error!(rank = key.rank, seq = key.seq, "outbox record cannot be decoded; moved to quarantine (kept, not sent)");
                 q.insert((key.rank, key.seq, key.part as u8), raw.as_slice()).map_err(write_err)?;
                 let table = if key.part == Part::Event { &mut events } else { &mut pictures };
-                table.remove((key.rank, key.seq)).map_err(write_err)?;
-                tally.quarantined += 1;
+                if remove_counted(table, &mut tally, key.rank, key.seq, key.part)? {
+                    tally.quarantined += 1;
+                }
             }
             let mut meta = txn.open_table(META).map_err(write_err)?;
             save_tally(&mut meta, &mut tally)?;
@@ -455,7 +457,7 @@ fn enforce_quota(events: &mut Table<'_>, pictures: &mut Table<'_>, tally: &mut T
             continue;
         }
         // 2. the oldest picture, least urgent class first
-        if let Some((rank, seq)) = [1u8, 0].iter().find_map(|&r| first_seq(pictures, r).transpose().map(|s| s.map(|s| (r, s)))).transpose()? {
+        if let Some((rank, seq)) = [2u8, 1, 0].iter().find_map(|&r| first_seq(pictures, r).transpose().map(|s| s.map(|s| (r, s)))).transpose()? {
             remove_counted(pictures, tally, rank, seq, Part::Evidence)?;
             tally.evicted_evidence += 1;
             continue;
@@ -484,7 +486,8 @@ fn remove_counted(table: &mut Table<'_>, tally: &mut Tally, rank: u8, seq: u64, 
     if let Some(bytes) = removed {
         tally.bytes = tally.bytes.saturating_sub(bytes);
         let counts = if part == Part::Event { &mut tally.events } else { &mut tally.evidence };
-        counts[rank as usize] = counts[rank as usize].saturating_sub(1);
+        let slot = &mut counts[(rank as usize).min(2)];
+        *slot = slot.saturating_sub(1);
     }
     Ok(removed.is_some())
 }

@@ -132,18 +132,19 @@ fn over_quota_telemetry_goes_first_then_pictures_then_the_oldest_events() {
 fn a_damaged_record_is_quarantined_not_sent_and_not_lost() {
     let dir = tempfile::tempdir().unwrap();
     let outbox = Outbox::open(dir.path(), u64::MAX).unwrap();
-    commit(&outbox, vec![event(Priority::Normal, 0)]);
+    commit(&outbox, vec![event(Priority::Normal, 0), event(Priority::Normal, 0)]);
     {
         let txn = outbox.db().unwrap().begin_write().unwrap();
-        txn.open_table(EVENTS).unwrap().insert((1, 99), &[7u8, 1, 2][..]).unwrap();
+        txn.open_table(EVENTS).unwrap().insert((1, 2), &[7u8, 1, 2][..]).unwrap();
         txn.commit().unwrap();
     }
     let batch = all(&outbox);
     assert_eq!(batch.len(), 1, "the good record is still sent");
     assert_eq!(outbox.tally().quarantined, 1);
+    assert_eq!(outbox.tally().depth(), outbox.count_on_disk().unwrap(), "the counters follow the tables");
     let txn = outbox.db().unwrap().begin_read().unwrap();
     let q = txn.open_table(QUARANTINE).unwrap();
-    assert_eq!(q.get((1, 99, 0)).unwrap().map(|v| v.value().to_vec()), Some(vec![7, 1, 2]));
+    assert_eq!(q.get((1, 2, 0)).unwrap().map(|v| v.value().to_vec()), Some(vec![7, 1, 2]));
 }
 
 #[test]
