@@ -41,7 +41,6 @@ struct Plan {
     config: Config,
     tasks: Vec<(String, Arc<dyn Task>)>,
     stamper: Stamper,
-    models: Vec<crate::event::ModelRef>,
 }
 
 impl Plan {
@@ -51,7 +50,6 @@ impl Plan {
         for t in &config.tasks {
             tasks.push((t.id.clone(), Arc::from(task::build_task(t, &pool)?)));
         }
-        let models = pool.loaded();
         let topics = topics_of(&config);
         let stamper = Stamper {
             site: config.site.clone(),
@@ -61,12 +59,12 @@ impl Plan {
                 agent_version: AGENT_VERSION.into(),
                 schema_version: SCHEMA_VERSION.into(),
                 config_sha256: config.sha256.clone(),
-                models: models.clone(),
+                models: pool.loaded(),
                 // Calibration files arrive with the calibration issue.
                 calibration: vec![],
             },
         };
-        Ok(Self { config, tasks, stamper, models })
+        Ok(Self { config, tasks, stamper })
     }
 }
 
@@ -102,7 +100,7 @@ pub fn run(
         started_at,
         agent_version: AGENT_VERSION.into(),
         config_sha256: config.sha256.clone(),
-        models: plan.models.clone(),
+        models: plan.stamper.provenance.models.clone(),
         cameras: config.cameras.iter().map(|c| c.id.clone()).collect(),
         tasks: config.tasks.iter().map(|t| t.id.clone()).collect(),
     };

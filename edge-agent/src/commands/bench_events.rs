@@ -28,7 +28,7 @@ impl CommandHandler for NoCommands {
 }
 
 pub fn bench_events(args: &BenchEventsArgs) -> anyhow::Result<ExitCode> {
-    let dir = tempfile_dir()?;
+    let dir = tempfile::Builder::new().prefix("edge-agent-bench-").tempdir()?;
     let broker = match &args.broker {
         Some(b) => b.clone(),
         None => {
@@ -191,25 +191,6 @@ fn unix_nanos() -> u64 {
     SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
 }
 
-/// A scratch folder removed at exit, under $TMPDIR.
-fn tempfile_dir() -> anyhow::Result<ScratchDir> {
-    let path = std::env::temp_dir().join(format!("edge-agent-bench-{}-{:08x}", std::process::id(), fastrand::u32(..)));
-    std::fs::create_dir_all(&path)?;
-    Ok(ScratchDir(path))
-}
-
-struct ScratchDir(std::path::PathBuf);
-impl ScratchDir {
-    fn path(&self) -> &std::path::Path {
-        &self.0
-    }
-}
-impl Drop for ScratchDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 struct Subscriber(Option<std::thread::JoinHandle<()>>, Arc<std::sync::atomic::AtomicBool>);
 impl Drop for Subscriber {
     fn drop(&mut self) {
@@ -221,7 +202,7 @@ impl Drop for Subscriber {
 }
 
 fn spawn_subscriber(broker: &str, topic: &str, out: mpsc::Sender<(u64, f64)>) -> anyhow::Result<Subscriber> {
-    let (host, port) = broker.rsplit_once(':').and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?))).ok_or_else(|| anyhow::anyhow!("bad broker"))?;
+    let (host, port) = crate::mqtt::options::split_host_port(broker).ok_or_else(|| anyhow::anyhow!("--broker `{broker}` is not host:port"))?;
     let topic = topic.to_string();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (ready_tx, ready_rx) = mpsc::channel();

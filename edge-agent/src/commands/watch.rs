@@ -30,10 +30,7 @@ pub fn watch(args: &WatchArgs) -> anyhow::Result<ExitCode> {
         (None, Some(c)) => crate::agent::topics_of(c).all(),
         (None, None) => "zwaste/v1/#".to_string(),
     };
-    let (host, port) = broker
-        .rsplit_once(':')
-        .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
-        .ok_or_else(|| anyhow::anyhow!("--broker `{broker}` is not host:port"))?;
+    let (host, port) = crate::mqtt::options::split_host_port(&broker).ok_or_else(|| anyhow::anyhow!("--broker `{broker}` is not host:port"))?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(watch_loop(args, host, port, filter))
 }

@@ -132,8 +132,7 @@ pub fn validate(config: &Config) -> Vec<ConfigIssue> {
 
     check_topic_segment(&mut issues, "mqtt.prefix", &config.mqtt.prefix);
     if config.mqtt.broker != "embedded" {
-        let port_ok = config.mqtt.broker.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
-        if !port_ok {
+        if crate::mqtt::options::split_host_port(&config.mqtt.broker).is_none() {
             issues.add("mqtt.broker", format!("`{}` is not `embedded` or host:port (e.g. 127.0.0.1:1883)", config.mqtt.broker));
         }
     }

@@ -70,13 +70,18 @@ pub enum SettingsError {
 /// Largest packet either way: an evidence JPEG is ~100-300 KB; leave room.
 pub const MAX_PACKET_BYTES: usize = 8 * 1024 * 1024;
 
+/// `host:port` (or `[v6]:port`) into its parts; `None` unless both are there and the port is not 0.
+pub fn split_host_port(address: &str) -> Option<(String, u16)> {
+    let (host, port) = address.rsplit_once(':')?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port = port.parse::<u16>().ok().filter(|p| *p > 0)?;
+    (!host.is_empty()).then(|| (host.to_string(), port))
+}
+
 impl LinkSettings {
     pub fn from_config(mqtt: &MqttConfig, site: &str, device: &str) -> Result<Self, SettingsError> {
         let address = mqtt.connect_address();
-        let (host, port) = address
-            .rsplit_once(':')
-            .and_then(|(h, p)| Some((h.trim_start_matches('[').trim_end_matches(']').to_string(), p.parse::<u16>().ok()?)))
-            .ok_or_else(|| SettingsError::Address(address.to_string()))?;
+        let (host, port) = split_host_port(address).ok_or_else(|| SettingsError::Address(address.to_string()))?;
         let password = match (&mqtt.password_file, &mqtt.password_env) {
             (Some(path), _) => Some(read_password_file(path)?),
             (None, Some(var)) => match std::env::var(var) {
