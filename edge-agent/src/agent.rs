@@ -250,6 +250,7 @@ pub(crate) fn write_events(rx: mpsc::Receiver<StampedEvent>, outbox: &Outbox, wa
     let mut pending: Vec<StampedEvent> = Vec::new();
     let mut failures = 0u32;
     let mut closed = false;
+    let mut window = CommitWindow::default();
     loop {
         if pending.is_empty() {
             match rx.recv() {
@@ -266,17 +267,20 @@ pub(crate) fn write_events(rx: mpsc::Receiver<StampedEvent>, outbox: &Outbox, wa
                     break;
                 }
             }
-            if pending.len() >= 1024 {
+            if pending.len() >= CommitWindow::MAX {
                 break;
             }
         }
-        match outbox.commit(&mut pending, &|kind| topics.event(kind)) {
+        let take = window.size(pending.len());
+        match outbox.commit(&mut pending[..take], &|kind| topics.event(kind)) {
             Ok(_) => {
-                pending.clear();
+                pending.drain(..take);
+                window.succeeded();
                 failures = 0;
                 wake.notify_one();
             }
             Err(e) => {
+                window.failed();
                 failures += 1;
                 if failures == 1 || failures.is_power_of_two() {
                     tracing::error!(error = %e, waiting = pending.len(), "cannot commit events to the outbox");
@@ -292,6 +296,36 @@ pub(crate) fn write_events(rx: mpsc::Receiver<StampedEvent>, outbox: &Outbox, wa
         if closed && pending.is_empty() {
             break;
         }
+    }
+}
+
+/// How many waiting events go into one transaction. It halves after a
+/// failed commit: after a full disk, the backlog (pictures included) can be
+/// far bigger than the room that came free, and one all-or-nothing
+/// transaction of it would never fit. It grows back after each success.
+struct CommitWindow {
+    size: usize,
+}
+
+impl CommitWindow {
+    const MAX: usize = 1024;
+
+    fn size(&self, waiting: usize) -> usize {
+        self.size.min(waiting)
+    }
+
+    fn succeeded(&mut self) {
+        self.size = (self.size * 2).min(Self::MAX);
+    }
+
+    fn failed(&mut self) {
+        self.size = (self.size / 2).max(1);
+    }
+}
+
+impl Default for CommitWindow {
+    fn default() -> Self {
+        Self { size: Self::MAX }
     }
 }
 
@@ -367,5 +401,23 @@ mod tests {
         assert_eq!(percentile(&v, 0.95), 95.0);
         assert_eq!(percentile(&[], 0.5), 0.0);
         assert_eq!(percentile(&[7.0], 0.95), 7.0);
+    }
+
+    #[test]
+    fn the_commit_window_halves_to_one_after_failures_and_grows_back() {
+        let mut w = CommitWindow::default();
+        assert_eq!(w.size(5000), CommitWindow::MAX);
+        assert_eq!(w.size(3), 3);
+        for _ in 0..20 {
+            w.failed();
+        }
+        assert_eq!(w.size(5000), 1, "a single event is still tried");
+        w.succeeded();
+        w.succeeded();
+        assert_eq!(w.size(5000), 4);
+        for _ in 0..20 {
+            w.succeeded();
+        }
+        assert_eq!(w.size(5000), CommitWindow::MAX);
     }
 }
