@@ -15,7 +15,7 @@ mod pipeline;
 pub use pipeline::CameraSummary;
 
 use crate::config::Config;
-use crate::event::{AGENT_VERSION, Provenance, SCHEMA_VERSION, StampedEvent, Stamper};
+use crate::event::{AGENT_VERSION, CalibrationRef, Provenance, SCHEMA_VERSION, StampedEvent, Stamper};
 use crate::inference::{InferenceError, ModelPool};
 use crate::mqtt::health::Identity;
 use crate::mqtt::{DriverSettings, MqttService, Topics};
@@ -48,7 +48,13 @@ impl Plan {
         let pool = ModelPool::load(&config.models_dir, config.inference.clone())?;
         let mut tasks: Vec<(String, Arc<dyn Task>)> = Vec::new();
         for t in &config.tasks {
-            tasks.push((t.id.clone(), Arc::from(task::build_task(t, &pool)?)));
+            let cameras: Vec<_> = config
+                .cameras
+                .iter()
+                .filter(|c| c.tasks.contains(&t.id))
+                .filter_map(|c| c.calibrated.clone().map(|cal| (c.id.clone(), cal)))
+                .collect();
+            tasks.push((t.id.clone(), Arc::from(task::build_task(t, &pool, &cameras)?)));
         }
         let topics = topics_of(&config);
         let stamper = Stamper {
@@ -60,8 +66,11 @@ impl Plan {
                 schema_version: SCHEMA_VERSION.into(),
                 config_sha256: config.sha256.clone(),
                 models: pool.loaded(),
-                // Calibration files arrive with the calibration issue.
-                calibration: vec![],
+                calibration: config
+                    .cameras
+                    .iter()
+                    .filter_map(|c| c.calibrated.as_ref().map(|cal| CalibrationRef { camera: c.id.clone(), sha256: cal.sha256.clone() }))
+                    .collect(),
             },
         };
         Ok(Self { config, tasks, stamper })
@@ -384,6 +393,8 @@ pub fn percentile(sorted: &[f64], q: f64) -> f64 {
 pub enum AgentError {
     #[error(transparent)]
     Inference(#[from] InferenceError),
+    #[error(transparent)]
+    Task(#[from] crate::task::TaskError),
     #[error("camera `{0}`: {1}")]
     Camera(String, String),
     #[error("{0}")]

@@ -47,6 +47,88 @@ pub enum Command {
     Watch(WatchArgs),
     /// Measure events/s and latency through outbox -> broker -> subscriber.
     BenchEvents(BenchEventsArgs),
+    /// Calibrate a camera: floor homography (chessboard or measured points),
+    /// reference picture, and a preview PNG with the zones and a mm grid.
+    Calibrate(CalibrateArgs),
+    /// Run leak and spill detection offline on a sequence of frames; prints the events as JSON lines.
+    Leak(LeakArgs),
+    /// Measure leak detection on seeded synthetic pod footage: detection rate,
+    /// time to detect, false alarms per hour, frames per second.
+    BenchLeak(BenchLeakArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CalibrateArgs {
+    /// The calibration file to create or update (its zones are kept).
+    #[arg(long)]
+    pub calibration: PathBuf,
+    /// Camera id for a new file (default: the file's name).
+    #[arg(long)]
+    pub camera: Option<String>,
+    /// The picture showing the chessboard or the measured points; `camera`
+    /// grabs one from the camera named by --camera in --config.
+    #[arg(long)]
+    pub image: Option<String>,
+    /// A printed chessboard lying on the floor: inner corners and square size, e.g. 9x6@25mm.
+    #[arg(long, conflicts_with = "point")]
+    pub chessboard: Option<String>,
+    /// A measured point, `PX,PY=MMX,MMY` (pixel = floor millimetres); give at least four.
+    #[arg(long = "point")]
+    pub point: Vec<String>,
+    /// A picture of the scene when clean, stored as the reference (or `camera`).
+    #[arg(long)]
+    pub reference: Option<String>,
+    /// Agent config, to grab pictures from its camera.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Where to write the preview PNG (default: next to the calibration file).
+    #[arg(long)]
+    pub preview: Option<PathBuf>,
+    /// Floor grid spacing on the preview, millimetres.
+    #[arg(long, default_value_t = 100.0)]
+    pub grid_mm: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct LeakArgs {
+    /// The camera's calibration file (zones, homography, reference picture).
+    #[arg(long)]
+    pub calibration: PathBuf,
+    /// Frames in time order (JPEG or PNG).
+    #[arg(required = true)]
+    pub frames: Vec<PathBuf>,
+    /// Frame rate of the sequence, frames per second.
+    #[arg(long, default_value_t = 1.0)]
+    pub fps: f64,
+    /// Leak task settings as TOML (the keys of a `kind = "leak"` task), e.g. 'persist = "2s"'.
+    #[arg(long, default_value = "")]
+    pub settings: String,
+    /// Write each event's evidence JPEG into this folder.
+    #[arg(long)]
+    pub evidence: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchLeakArgs {
+    /// Spill scenarios (each a seeded clip with one spill).
+    #[arg(long, default_value_t = 40)]
+    pub spills: usize,
+    /// Hours of spill-free footage with distractors, for the false-alarm rate.
+    #[arg(long, default_value_t = 24.0)]
+    pub hours: f64,
+    /// Frames per second of the simulated footage fed to the detector.
+    #[arg(long, default_value_t = 1.0)]
+    pub fps: f64,
+    /// Frame size of the simulated footage, `WxH` (the fps figure is measured at 1920x1080 regardless).
+    #[arg(long, default_value = "480x270")]
+    pub size: String,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Worker threads for the footage (each camera runs on one core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

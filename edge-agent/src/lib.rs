@@ -1,9 +1,11 @@
 //! The edge vision agent. The pipeline reads in folder order:
 //! capture -> vision -> inference -> task -> event -> outbox -> mqtt, with
-//! `agent` running it and `config` / `commands` around it.
+//! `agent` running it and `config` / `commands` around it; `calibration`
+//! holds each camera's zones, homography and reference picture.
 
 pub mod agent;
 pub mod backoff;
+pub mod calibration;
 pub mod capture;
 pub mod cli;
 pub mod commands;

@@ -20,6 +20,9 @@ fn main() -> ExitCode {
         Command::Schemas { config } => commands::watch::schemas(config.as_deref()),
         Command::Watch(args) => commands::watch::watch(args),
         Command::BenchEvents(args) => commands::bench_events::bench_events(args),
+        Command::Calibrate(args) => commands::calibrate::calibrate(args),
+        Command::Leak(args) => commands::leak::leak(args),
+        Command::BenchLeak(args) => commands::bench_leak::bench_leak(args),
     };
     match outcome {
         Ok(code) => code,

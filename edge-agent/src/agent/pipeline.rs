@@ -7,6 +7,7 @@ use crate::capture::{self, CameraHandle, CameraState, CameraStats, slot::Take};
 use crate::config::Config;
 use crate::event::{StampedEvent, Stamper};
 use crate::mqtt::health::{CameraHealth, HealthSource};
+use crate::task::camera_watch::{CameraWatch, WatchSettings};
 use crate::task::{Task, TaskOutput};
 use serde::Serialize;
 use std::collections::VecDeque;
@@ -158,6 +159,16 @@ impl Pipeline {
                 .iter()
                 .filter_map(|id| tasks.iter().find(|(tid, _)| tid == id).map(|(_, t)| t.clone()))
                 .collect();
+            let mut watch = match &camera_config.calibrated {
+                Some(cal) if !cal.file.references.is_empty() => match CameraWatch::new(cal, WatchSettings::default()) {
+                    Ok(w) => Some(w),
+                    Err(e) => {
+                        Self { workers }.stop();
+                        return Err(AgentError::Camera(camera_config.id.clone(), e));
+                    }
+                },
+                _ => None,
+            };
             let stats = Arc::new(WorkerStats::default());
             let thread = {
                 let (latest, stop) = (camera.latest.clone(), camera_stop.clone());
@@ -178,6 +189,20 @@ impl Pipeline {
                                 Take::Closed => break,
                             };
                             let t0 = Instant::now();
+                            if let Some(watch) = &mut watch {
+                                let outcome = watch.check(&frame);
+                                for draft in outcome.drafts {
+                                    let _ = events.send(stamper.stamp(draft));
+                                }
+                                if outcome.lost_now {
+                                    camera_tasks.iter().for_each(|t| t.reset_camera(&id));
+                                }
+                                if !outcome.usable {
+                                    stats.record_latency(t0.elapsed().as_secs_f64() * 1000.0);
+                                    stats.processed.fetch_add(1, Ordering::Relaxed);
+                                    continue;
+                                }
+                            }
                             for task in &camera_tasks {
                                 match task.process(&frame) {
                                     Ok(result) => {

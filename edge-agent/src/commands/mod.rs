@@ -2,7 +2,10 @@
 
 pub mod bench;
 pub mod bench_events;
+pub mod bench_leak;
+pub mod calibrate;
 pub mod classify;
+pub mod leak;
 pub mod models;
 pub mod run;
 pub mod watch;

@@ -53,6 +53,13 @@ pub struct CameraConfig {
     /// Ids of the tasks that look at this camera's frames.
     #[serde(default)]
     pub tasks: Vec<String>,
+    /// Its calibration file (zones, homography, reference picture): needed by
+    /// the leak task, and it turns on the view and picture-quality watch.
+    #[serde(default)]
+    pub calibration: Option<PathBuf>,
+    /// The calibration, loaded and validated with the config.
+    #[serde(skip)]
+    pub calibrated: Option<std::sync::Arc<crate::calibration::Calibration>>,
 }
 
 #[derive(Debug, Clone)]
@@ -197,14 +204,15 @@ pub struct TaskConfig {
 impl<'de> Deserialize<'de> for TaskConfig {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::Error;
-        let (kind, mut body) = tagged::<D>(d, &["classify"])?;
+        let (kind, mut body) = tagged::<D>(d, &["classify", "leak"])?;
         let id = match body.remove("id") {
             Some(toml::Value::String(id)) => id,
             _ => return Err(D::Error::custom("missing `id` (a string)")),
         };
-        // Only one kind so far; `tagged` has checked the name.
-        debug_assert_eq!(kind, "classify");
-        let kind = TaskKind::Classify(body_as::<D, _>(body)?);
+        let kind = match kind.as_str() {
+            "leak" => TaskKind::Leak(body_as::<D, _>(body)?),
+            _ => TaskKind::Classify(body_as::<D, _>(body)?),
+        };
         Ok(Self { id, kind })
     }
 }
@@ -213,6 +221,8 @@ impl<'de> Deserialize<'de> for TaskConfig {
 pub enum TaskKind {
     /// Classify whole frames into waste categories (the foundation's first task).
     Classify(ClassifyTaskConfig),
+    /// Leaks and spills on a calibrated camera's floor and spill-tray zones.
+    Leak(crate::task::leak::LeakTaskConfig),
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -455,7 +465,8 @@ impl Config {
         config.path = path.to_path_buf();
         let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         config.resolve_paths(base);
-        let issues = validate::validate(&config);
+        let mut issues = config.load_calibrations();
+        issues.extend(validate::validate(&config));
         if issues.is_empty() { Ok(config) } else { Err(ConfigError { path: path.into(), issues }) }
     }
 
@@ -506,7 +517,28 @@ impl Config {
             if let SourceConfig::Replay(replay) = &mut camera.source {
                 resolve(&mut replay.path);
             }
+            if let Some(calibration) = &mut camera.calibration {
+                resolve(calibration);
+            }
         }
+    }
+
+    /// Loads each camera's calibration file; its problems become the config's.
+    fn load_calibrations(&mut self) -> Vec<ConfigIssue> {
+        let mut issues = Vec::new();
+        for (i, camera) in self.cameras.iter_mut().enumerate() {
+            let Some(path) = &camera.calibration else { continue };
+            let key = format!("cameras[{i}].calibration");
+            match crate::calibration::Calibration::load(path) {
+                Ok(c) if c.file.camera != camera.id => issues.push(ConfigIssue {
+                    key,
+                    message: format!("{} is the calibration of camera `{}`, not `{}`", path.display(), c.file.camera, camera.id),
+                }),
+                Ok(c) => camera.calibrated = Some(std::sync::Arc::new(c)),
+                Err(e) => issues.push(ConfigIssue { key, message: e.to_string().trim_end().replace('\n', "\n      ") }),
+            }
+        }
+        issues
     }
 
     pub fn task(&self, id: &str) -> Option<&TaskConfig> {

@@ -76,6 +76,28 @@ pub fn validate(config: &Config) -> Vec<ConfigIssue> {
                     }
                 }
             }
+            TaskKind::Leak(c) => {
+                for (field, message) in c.check() {
+                    issues.add(format!("{key}.{field}"), message);
+                }
+                for camera in config.cameras.iter().filter(|cam| cam.tasks.contains(&task.id)) {
+                    match &camera.calibrated {
+                        None if camera.calibration.is_none() => issues.add(
+                            format!("{key}"),
+                            format!("camera `{}` runs leak task `{}` but has no `calibration`: make one with `edge-agent calibrate` and set it on the camera", camera.id, task.id),
+                        ),
+                        Some(cal) if cal.homography.is_none() => issues.add(
+                            format!("{key}"),
+                            format!("the calibration of camera `{}` has no homography, so spill areas cannot be measured: run `edge-agent calibrate` with a chessboard or four points", camera.id),
+                        ),
+                        Some(cal) if cal.file.references.is_empty() => issues.add(
+                            format!("{key}"),
+                            format!("the calibration of camera `{}` has no reference picture: take one with `edge-agent calibrate --reference FRAME`", camera.id),
+                        ),
+                        _ => {}
+                    }
+                }
+            }
         }
     }
 
@@ -106,6 +128,14 @@ pub fn validate(config: &Config) -> Vec<ConfigIssue> {
                 }
             }
             SourceConfig::Usb(u) => {
+                if let Some(cal) = &camera.calibrated
+                    && (cal.width(), cal.height()) != (u.width, u.height)
+                {
+                    issues.add(
+                        format!("{key}.width"),
+                        format!("the camera is set to {}x{} but its calibration was made at {}x{}: use {}x{} or recalibrate", u.width, u.height, cal.width(), cal.height(), cal.width(), cal.height()),
+                    );
+                }
                 if u.width == 0 || u.height == 0 || u.width > 8192 || u.height > 8192 {
                     issues.add(format!("{key}.width"), format!("{}x{} is not a camera resolution: use e.g. 1280x720", u.width, u.height));
                 }

@@ -35,8 +35,20 @@ pub enum EvidenceError {
     Encode(String),
 }
 
+/// A closed contour to draw (a spill's edge), in source-frame pixels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Contour {
+    pub points: Vec<[f32; 2]>,
+    pub rgb: [u8; 3],
+}
+
 /// Scales `frame` to fit [`MAX_SIDE`], draws the outlines and encodes a JPEG.
 pub fn render(frame: &RgbImage, outlines: &[Outline]) -> Result<EvidenceImage, EvidenceError> {
+    render_with_contours(frame, outlines, &[])
+}
+
+/// [`render`], with contours drawn as well.
+pub fn render_with_contours(frame: &RgbImage, outlines: &[Outline], contours: &[Contour]) -> Result<EvidenceImage, EvidenceError> {
     let (w, h) = frame.dimensions();
     if w == 0 || h == 0 {
         return Err(EvidenceError::Empty(w, h));
@@ -55,6 +67,9 @@ pub fn render(frame: &RgbImage, outlines: &[Outline]) -> Result<EvidenceImage, E
     for o in outlines {
         draw_outline(&mut picture, o, scale, thickness);
     }
+    for c in contours {
+        draw_contour(&mut picture, c, scale);
+    }
     let raw = turbojpeg::Image {
         pixels: picture.as_raw().as_slice(),
         width: tw as usize,
@@ -66,6 +81,17 @@ pub fn render(frame: &RgbImage, outlines: &[Outline]) -> Result<EvidenceImage, E
         .map_err(|e| EvidenceError::Encode(e.to_string()))?
         .to_vec();
     Ok(EvidenceImage { jpeg, width: tw, height: th })
+}
+
+fn draw_contour(img: &mut RgbImage, c: &Contour, scale: f32) {
+    let points: Vec<(f32, f32)> = c.points.iter().filter(|p| p[0].is_finite() && p[1].is_finite()).map(|p| (p[0] * scale, p[1] * scale)).collect();
+    for (i, a) in points.iter().enumerate() {
+        let b = points[(i + 1) % points.len()];
+        // Three 1 px lines side by side: about as thick as the rectangles.
+        for (dx, dy) in [(0.0, 0.0), (1.0, 0.0), (0.0, 1.0)] {
+            imageproc::drawing::draw_line_segment_mut(img, (a.0 + dx, a.1 + dy), (b.0 + dx, b.1 + dy), image::Rgb(c.rgb));
+        }
+    }
 }
 
 fn draw_outline(img: &mut RgbImage, o: &Outline, scale: f32, thickness: u32) {

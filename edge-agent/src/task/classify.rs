@@ -1,10 +1,10 @@
 //! Whole-frame waste classification: the top labels and the Beijing category.
 
-use super::{Task, TaskResult};
+use super::{Task, TaskError, TaskResult};
 use crate::config::{ClassifyTaskConfig, EmitPolicy};
 use crate::event::{EventDraft, Priority, evidence};
 use crate::inference::classifier::{CategoryScore, LabelScore};
-use crate::inference::{ImageClassifier, InferenceError, ProviderInUse};
+use crate::inference::{ImageClassifier, ProviderInUse};
 use crate::vision::Frame;
 use serde::Serialize;
 
@@ -46,7 +46,7 @@ impl Task for ClassifyTask {
         &self.id
     }
 
-    fn process(&self, frame: &Frame) -> Result<TaskResult, InferenceError> {
+    fn process(&self, frame: &Frame) -> Result<TaskResult, TaskError> {
         let started = std::time::Instant::now();
         let c = self.classifier.classify(&frame.image, self.top_k)?;
         let session = &self.classifier.session;
@@ -61,7 +61,7 @@ impl Task for ClassifyTask {
     }
 
     fn events(&self, frame: &Frame, result: &TaskResult) -> Vec<EventDraft> {
-        let TaskResult::Classification(c) = result;
+        let TaskResult::Classification(c) = result else { return vec![] };
         let Some(top) = c.top.first() else { return vec![] };
         let seen = (top.label.clone(), c.category.as_ref().map(|k| k.category));
         let emit = match self.emit {

@@ -1,12 +1,16 @@
 //! Tasks: the domain logic that turns a frame plus model outputs into results.
 //! They know nothing of cameras, MQTT or files, so they are tested on still
-//! pictures. Later issues add the sorting, intake and leak tasks here.
+//! pictures. `camera_watch` guards every calibrated camera before its tasks.
 
+pub mod camera_watch;
 pub mod classify;
+pub mod leak;
 
 use crate::config::{TaskConfig, TaskKind};
 use crate::event::EventDraft;
+use crate::calibration::Calibration;
 use crate::inference::{InferenceError, ModelPool};
+use std::sync::Arc;
 use crate::vision::Frame;
 use serde::Serialize;
 
@@ -26,19 +30,33 @@ pub struct TaskOutput {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum TaskResult {
     Classification(classify::ClassificationResult),
+    Leak(leak::LeakResult),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TaskError {
+    #[error(transparent)]
+    Inference(#[from] InferenceError),
+    /// The frame cannot be judged (wrong size for the calibration, say).
+    #[error("{0}")]
+    Input(String),
 }
 
 pub trait Task: Send + Sync {
     fn id(&self) -> &str;
-    fn process(&self, frame: &Frame) -> Result<TaskResult, InferenceError>;
+    fn process(&self, frame: &Frame) -> Result<TaskResult, TaskError>;
     /// The events a result is worth telling the platform about (often none).
     fn events(&self, frame: &Frame, result: &TaskResult) -> Vec<EventDraft>;
+    /// The camera's view was lost: forget what was learnt of its scene.
+    fn reset_camera(&self, _camera: &str) {}
 }
 
 /// Builds a task from its config, sharing model sessions through the pool.
-pub fn build_task(config: &TaskConfig, models: &ModelPool) -> Result<Box<dyn Task>, InferenceError> {
+/// `cameras` are the cameras that run it, with their calibrations.
+pub fn build_task(config: &TaskConfig, models: &ModelPool, cameras: &[(String, Arc<Calibration>)]) -> Result<Box<dyn Task>, TaskError> {
     match &config.kind {
         TaskKind::Classify(c) => Ok(Box::new(classify::ClassifyTask::new(&config.id, models.classifier(&c.model)?, c))),
+        TaskKind::Leak(c) => Ok(Box::new(leak::LeakTask::new(&config.id, c, cameras).map_err(TaskError::Input)?)),
     }
 }
 
