@@ -145,10 +145,10 @@ impl Chessboard {
             }
             let Some(mut grid) = grow_grid(seed, corners, &index, max_extent) else { continue };
             trim_sparse_borders(&mut grid);
-            let (a, b) = grid.dims();
-            if !checker_colours_alternate(maps, &grid, corners) {
+            if grid.cells.len() < 4 || !checker_colours_alternate(maps, &grid, corners) {
                 continue;
             }
+            let (a, b) = grid.dims();
             let complete = grid.cells.len() == a * b;
             if complete && ((a, b) == (self.cols, self.rows) || (a, b) == (self.rows, self.cols)) {
                 return Ok(grid);
@@ -324,9 +324,9 @@ fn detect_corners(maps: &Maps, response: &[f32], params: &Params) -> Vec<Corner>
     let r = params.ring_radius;
     let mut corners: Vec<Corner> = Vec::new();
     for &(x, y, _) in &maxima {
-        // Refine before the ring test: at r ~ 5 px, half a pixel off the centre
-        // already bends the edge lines by ~10 degrees.
-        // (Four crossings alone is a cheap first cut that true corners pass anyway.)
+        // The full ring test needs the refined centre (at r ~ 5 px, half a pixel
+        // off bends the edge lines by ~10 degrees); four crossings alone is a
+        // cheap first cut that true corners pass from the whole pixel already.
         let start = [x as f64, y as f64];
         if ring_crossings(maps, start, r).is_none() {
             continue;
@@ -671,6 +671,10 @@ fn fits_neighbours(grid: &Grid, corners: &[Corner], cell: (i32, i32), k: usize) 
 /// parallelogram extrapolation from its neighbours.
 fn predict(grid: &Grid, corners: &[Corner], cell: (i32, i32)) -> Option<([f64; 2], f64)> {
     let (i, j) = cell;
+    let beside: Vec<[f64; 2]> = NEIGHBOURS.iter().filter_map(|&(di, dj)| grid.point(corners, (i + di, j + dj))).collect();
+    if beside.is_empty() {
+        return None;
+    }
     let mut pairs = Vec::new();
     for dj in -2..=2 {
         for di in -2..=2 {
@@ -682,11 +686,7 @@ fn predict(grid: &Grid, corners: &[Corner], cell: (i32, i32)) -> Option<([f64; 2
     let from_homography = || Homography::fit(&pairs).ok()?.to_floor([i as f64, j as f64]);
     let pred = if pairs.len() >= 5 { from_homography() } else { None };
     let pred = pred.or_else(|| extrapolate(grid, corners, cell))?;
-    let step = NEIGHBOURS
-        .iter()
-        .filter_map(|&(di, dj)| grid.point(corners, (i + di, j + dj)))
-        .map(|p| (p[0] - pred[0]).hypot(p[1] - pred[1]))
-        .fold(f64::INFINITY, f64::min);
+    let step = beside.iter().map(|p| (p[0] - pred[0]).hypot(p[1] - pred[1])).fold(f64::INFINITY, f64::min);
     step.is_finite().then_some((pred, step))
 }
 
@@ -801,11 +801,12 @@ mod tests {
             let square = dist(fit.to_floor([ij[0] + 1.0, ij[1]]).expect("x"), q).min(dist(fit.to_floor([ij[0], ij[1] + 1.0]).expect("y"), q));
             assert!(dist(q, *p) < 0.3 * square, "{name}: corner {k} is {:.1} px off the grid", dist(q, *p));
         }
-        // i runs along +x and j along +y when the board is turned less than 45 degrees.
+        // i runs along +x and j along +y when the board is turned less than 45 degrees
+        // (checked below 40: at 45 the top-left corner is a tie).
         let di = [at(board.cols - 1, 0)[0] - at(0, 0)[0], at(board.cols - 1, 0)[1] - at(0, 0)[1]];
         let dj = [at(0, board.rows - 1)[0] - at(0, 0)[0], at(0, board.rows - 1)[1] - at(0, 0)[1]];
         assert!(di[0] * dj[1] - di[1] * dj[0] > 0.0, "{name}: mirrored order");
-        if di[0].abs() > di[1].abs() {
+        if di[1].abs() < 0.84 * di[0].abs() {
             let extremes = [at(0, 0), at(board.cols - 1, 0), at(0, board.rows - 1), at(board.cols - 1, board.rows - 1)];
             let first = extremes.iter().map(|p| p[0] + p[1]).fold(f64::INFINITY, f64::min);
             assert_eq!(first, at(0, 0)[0] + at(0, 0)[1], "{name}: corner 0 is not the top-left one");
@@ -922,7 +923,7 @@ mod tests {
         }
         println!("{name}: worst corner error {worst:.3} px");
         assert!(worst < 0.3, "{name}: corner off by {worst:.3} px");
-        let (fit, rms) = BOARD.calibrate(image).expect("calibrates");
+        let (fit, rms) = BOARD.fit_corners(&found).expect("calibrates");
         assert!(rms < 0.3, "{name}: rms {rms}");
         // The detected floor frame is the rendered one up to a rotation of the board:
         // compare every corner's fitted floor position with its true one moved the same way.
@@ -962,7 +963,7 @@ mod tests {
 
     #[test]
     fn finds_a_board_in_strong_perspective() {
-        // Far edge a third as wide as the near one.
+        // Far edge about a quarter as wide as the near one.
         let truth = placed(&BOARD, [[820.0, 380.0], [1110.0, 380.0], [1500.0, 820.0], [430.0, 820.0]]);
         let image = render(&background("building.jpg"), &BOARD, &truth, 3);
         check_synthetic(&truth, &image, "perspective");
@@ -1079,55 +1080,34 @@ mod tests {
     }
 
     #[test]
-    fn adhoc_variants() {
-        let bg = background("building.jpg");
-        let rot = |cx: f64, cy: f64, w: f64, h: f64, deg: f64| -> [[f64; 2]; 4] {
+    fn finds_boards_at_any_angle_size_and_contrast() {
+        let bg = image::imageops::resize(&photo("home.jpg"), 960, 540, image::imageops::FilterType::Triangle);
+        // Outer inner corners of a board centred at (cx, cy), half-size (w, h), turned by deg.
+        let turned = |cx: f64, cy: f64, w: f64, h: f64, deg: f64| {
             let (c, s) = (deg.to_radians().cos(), deg.to_radians().sin());
             [[-w, -h], [w, -h], [w, h], [-w, h]].map(|[x, y]| [cx + c * x - s * y, cy + s * x + c * y])
         };
-        let cases: Vec<(&str, [[f64; 2]; 4], f32)> = vec![
-            ("small 22px", rot(900.0, 500.0, 88.0, 55.0, 8.0), 0.0),
-            ("small 18px", rot(900.0, 500.0, 72.0, 45.0, 8.0), 0.0),
-            ("large 150px", rot(960.0, 540.0, 600.0, 375.0, 3.0), 0.0),
-            ("rot 45", rot(960.0, 540.0, 320.0, 200.0, 45.0), 0.0),
-            ("rot 30", rot(960.0, 540.0, 320.0, 200.0, 30.0), 0.0),
-            ("rot 135", rot(960.0, 540.0, 320.0, 200.0, 135.0), 0.0),
-            ("rot 180", rot(960.0, 540.0, 320.0, 200.0, 180.0), 0.0),
-            ("blur 2.5", rot(960.0, 540.0, 320.0, 200.0, 10.0), 2.5),
+        let cases = [
+            ("turned 30", BOARD, turned(480.0, 270.0, 240.0, 150.0, 30.0)),
+            ("turned 45", BOARD, turned(480.0, 270.0, 200.0, 125.0, 45.0)),
+            ("turned 135", BOARD, turned(480.0, 270.0, 200.0, 125.0, 135.0)),
+            ("upside down", BOARD, turned(480.0, 270.0, 240.0, 150.0, 180.0)),
+            ("18 px squares", BOARD, turned(300.0, 200.0, 72.0, 45.0, 8.0)),
+            ("30x18 board", Chessboard { cols: 30, rows: 18, square_mm: 10.0 }, turned(480.0, 270.0, 420.0, 230.0, 2.0)),
         ];
-        for (name, px, extra_blur) in cases {
-            let truth = placed(&BOARD, px);
-            let mut image = render(&bg, &BOARD, &truth, 11);
-            if extra_blur > 0.0 { image = imageproc::filter::gaussian_blur_f32(&image, extra_blur); }
-            let t = Instant::now();
-            let r = BOARD.find_corners(&image);
-            let el = t.elapsed();
-            let worst = r.as_ref().ok().map(|found| found.iter().map(|p| (0..54).map(|k| dist(*p, truth.to_pixel(BOARD.corner_mm(k)).unwrap())).fold(f64::INFINITY, f64::min)).fold(0.0, f64::max));
-            println!("{name}: {:?} worst {worst:?} in {el:?}; first {:?}", r.as_ref().map(|v| v.len()).map_err(|e| e.to_string()), r.as_ref().ok().map(|v| v[0]));
+        for (k, (name, board, px)) in cases.into_iter().enumerate() {
+            let truth = placed(&board, px);
+            let mut image = render(&bg, &board, &truth, 20 + k as u64);
+            if k == 0 {
+                // Low contrast too: dark squares 95, light ones 135.
+                image.pixels_mut().for_each(|p| p.0[0] = (80.0 + p.0[0] as f32 * 0.25) as u8);
+            }
+            let found = board.find_corners(&image).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_grid_order(&board, &found, name);
+            let n = board.cols * board.rows;
+            let worst = found.iter().map(|p| (0..n).map(|k| dist(*p, truth.to_pixel(board.corner_mm(k)).expect("visible"))).fold(f64::INFINITY, f64::min)).fold(0.0, f64::max);
+            assert!(worst < 0.3, "{name}: corner off by {worst:.3} px");
         }
-        // low contrast: squares 110 vs 150 on 640x480
-        let small_bg = photo("fruits.jpg");
-        let small_bg = image::imageops::resize(&small_bg, 640, 480, image::imageops::FilterType::Triangle);
-        let truth = placed(&BOARD, rot(320.0, 240.0, 200.0, 125.0, 5.0));
-        let img = render(&small_bg, &BOARD, &truth, 12);
-        let low = GrayImage::from_fn(640, 480, |x, y| Luma([(100.0 + img.get_pixel(x, y)[0] as f32 * 0.25) as u8]));
-        println!("low contrast: {:?}", BOARD.find_corners(&low).map(|v| v.len()).map_err(|e| e.to_string()));
-        let dark = GrayImage::from_fn(640, 480, |x, y| Luma([(img.get_pixel(x, y)[0] as f32 * 0.15) as u8]));
-        println!("dark: {:?}", BOARD.find_corners(&dark).map(|v| v.len()).map_err(|e| e.to_string()));
-        let mut rng = fastrand::Rng::with_seed(3);
-        let noisy = GrayImage::from_fn(640, 480, |x, y| Luma([(img.get_pixel(x, y)[0] as f32 + (rng.f32() - 0.5) * 80.0).clamp(0.0, 255.0) as u8]));
-        println!("noisy +-40: {:?}", BOARD.find_corners(&noisy).map(|v| v.len()).map_err(|e| e.to_string()));
-        let mut rng = fastrand::Rng::with_seed(3);
-        let noise = GrayImage::from_fn(1920, 1080, |_, _| Luma([rng.u8(..)]));
-        let t = Instant::now();
-        println!("noise 1080p: {:?} in {:?}", BOARD.find_corners(&noise).err().map(|e| e.to_string()), t.elapsed());
-        let big = Chessboard { cols: 30, rows: 18, square_mm: 10.0 };
-        let truth = placed(&big, rot(960.0, 540.0, 800.0, 450.0, 2.0));
-        let img = render(&bg, &big, &truth, 13);
-        let t = Instant::now();
-        println!("30x18 board sought as 9x6: {:?} in {:?}", BOARD.find_corners(&img).err().map(|e| e.to_string()), t.elapsed());
-        let t = Instant::now();
-        println!("30x18 board sought as 30x18: {:?} in {:?}", big.find_corners(&img).map(|v| v.len()).map_err(|e| e.to_string()), t.elapsed());
     }
 
     #[test]

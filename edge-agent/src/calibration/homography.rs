@@ -40,7 +40,7 @@ pub enum HomographyError {
     PairsAcrossHorizon,
 }
 
-/// Relative tolerance below which a determinant or area counts as zero.
+/// Relative size below which a singular value, or the h22 entry, counts as zero.
 const DEGENERATE_EPS: f64 = 1e-9;
 
 impl Homography {
@@ -330,9 +330,10 @@ mod tests {
         let rms = fit.rms_error_px(&pairs);
         // Uniform noise of +-0.5 px has an RMS of 0.41 px in 2D; the fit absorbs a little.
         assert!(rms > 0.2 && rms < 0.45, "rms {rms}");
-        // Floor scale is ~2-6 mm/px here, so sub-pixel noise means a few mm at most.
+        // Floor scale is ~2-6 mm/px here; 50 points average the noise down to < 1 mm.
         let diff = max_floor_diff(&fit, &truth);
-        assert!(diff < 5.0, "diff {diff} mm");
+        println!("50 noisy points: rms {rms:.3} px, worst floor error {diff:.2} mm");
+        assert!(diff < 2.0, "diff {diff} mm");
         // The noise-free fit is exact.
         let exact = Homography::fit(&grid_pairs(&truth, 50, 0.0, 7)).expect("fit");
         assert!(max_floor_diff(&exact, &truth) < 1e-6);

@@ -91,7 +91,7 @@ fn measure(pic: &RgbImage, args: &CalibrateArgs) -> anyhow::Result<(Homography, 
         let board = Chessboard::parse(spec)?;
         let gray = image::imageops::grayscale(pic);
         let corners = board.find_corners(&gray)?;
-        let (homography, rms) = board.calibrate(&gray)?;
+        let (homography, rms) = board.fit_corners(&corners)?;
         return Ok((homography, rms, format!("chessboard {}x{}@{}mm", board.cols, board.rows, board.square_mm), corners));
     }
     if args.point.len() < 4 {
