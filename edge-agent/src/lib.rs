@@ -14,6 +14,7 @@ pub mod event;
 pub mod inference;
 pub mod mqtt;
 pub mod outbox;
+pub mod simulate;
 pub mod task;
 pub mod vision;
 pub mod waste;

@@ -95,7 +95,7 @@ fn blur_glare_a_covered_lens_and_a_frozen_picture_are_each_named() {
                 for y in 0..540 {
                     for x in 0..960 {
                         let d = ((x as f32 - 480.0).powi(2) + (y as f32 - 270.0).powi(2)).sqrt();
-                        if d < 200.0 {
+                        if d < 280.0 {
                             f.put_pixel(x, y, Rgb([255, 255, 255]));
                         }
                     }

@@ -32,7 +32,7 @@ pub struct WatchSettings {
 
 impl Default for WatchSettings {
     fn default() -> Self {
-        Self { confirm_s: 5.0, restore_s: 10.0, frozen_s: 10.0, min_sharpness: 0.45, max_glare: 0.12, min_view: 0.45 }
+        Self { confirm_s: 5.0, restore_s: 10.0, frozen_s: 10.0, min_sharpness: 0.45, max_glare: 0.25, min_view: 0.35 }
     }
 }
 

@@ -12,9 +12,11 @@
 //!    something moved there (a person, a trolley, a carried container, a
 //!    shadow walking in) must persist `persist_after_motion` instead: leaks
 //!    appear where they are and grow slowly; objects arrive.
-//! 4. Each connected region of counted pixels is judged spill-like or not by
-//!    what a liquid does and a shadow does not: it smooths the floor's texture
-//!    (a shadow keeps the log-gradient), it tints, it shows highlights.
+//! 4. Each connected region of counted pixels is an observation, scored by
+//!    how liquid-like it is: it appeared in place, it smooths the floor's
+//!    texture (a shadow keeps the log-gradient), it tints, it shows
+//!    highlights. The tracker makes a region that arrived with motion a leak
+//!    only once it spreads.
 //! 5. Changes that stay and are not spills (a container moved, a parked
 //!    trolley) are taken into the reference after `absorb_after`.
 
@@ -36,7 +38,7 @@ pub struct DetectorSettings {
 
 impl Default for DetectorSettings {
     fn default() -> Self {
-        Self { analysis_width: 480, persist_s: 4.0, persist_after_motion_s: 45.0, absorb_after_s: 120.0, min_area_cm2: 50.0, darkening: 0.15 }
+        Self { analysis_width: 480, persist_s: 4.0, persist_after_motion_s: 20.0, absorb_after_s: 180.0, min_area_cm2: 50.0, darkening: 0.15 }
     }
 }
 
@@ -114,12 +116,20 @@ pub struct LeakDetector {
     reference: Reference,
     state: PixelState,
     previous: Option<Vec<f32>>,
+    /// Neighbourhood for motion, in analysis pixels: about 15 cm of floor.
+    motion_radius: usize,
+    /// Open leaks' boxes, kept out of the reference.
+    protected: Vec<[f64; 4]>,
     /// Normalised pixel coordinates for the lighting plane.
     coords: Vec<[f32; 2]>,
     frames: u64,
 }
 
 const NONE: u8 = u8::MAX;
+/// Half the side of the motion neighbourhood on the floor: a person's shoulders.
+const MOTION_RADIUS_MM: f64 = 150.0;
+/// Floor left unwatched round a container's outline.
+const CONTAINER_MARGIN_MM: f64 = 8.0;
 
 impl LeakDetector {
     /// A detector for the zones of `calibration`, against `reference` (a clean frame at the calibration's resolution).
@@ -149,17 +159,27 @@ impl LeakDetector {
                 }
             }
         }
-        // Containers themselves change (handled, opened, moved): not floor.
+        // Containers themselves change (handled, opened, moved, tinted by a
+        // new light): not floor, nor is a margin round them (their outline is
+        // drawn by hand, and they cast contact shadows).
+        let centre = [f64::from(reference.width()) / 2.0, f64::from(reference.height()) / 2.0];
+        let mm_per_px = homography.pixel_area_mm2(centre).map_or(5.0, f64::sqrt) * scale;
+        let margin = (CONTAINER_MARGIN_MM / mm_per_px.max(0.1)).round().clamp(1.0, 20.0) as u8;
         let mut containers = Vec::new();
+        let mut covered = vec![false; n];
         for zone in calibration.file.zones.iter().filter(|z| z.kind == ZoneKind::Container) {
             for (i, inside) in rasterize(&zone.polygon, w, h, scale).into_iter().enumerate() {
-                if inside {
-                    zone_of[i] = NONE;
-                }
+                covered[i] |= inside;
             }
             let mm: Option<Vec<[f64; 2]>> = zone.polygon.iter().map(|p| homography.to_floor(*p)).collect();
             if let Some(mm) = mm {
                 containers.push((zone.name.clone(), crate::calibration::to_geo(&mm)));
+            }
+        }
+        let covered = from_mask(&imageproc::morphology::dilate(&to_mask(&covered, w, h), imageproc::distance_transform::Norm::LInf, margin));
+        for (zone, covered) in zone_of.iter_mut().zip(&covered) {
+            if *covered {
+                *zone = NONE;
             }
         }
         let watched: Vec<bool> = zone_of.iter().map(|z| *z != NONE).collect();
@@ -176,6 +196,7 @@ impl LeakDetector {
             .map(|i| [((i % w as usize) as f32 / w as f32) * 2.0 - 1.0, ((i / w as usize) as f32 / h as f32) * 2.0 - 1.0])
             .collect();
         let nan = vec![f32::NAN; n];
+        let motion_radius = (MOTION_RADIUS_MM / mm_per_px.max(0.1)).round().clamp(3.0, 40.0) as usize;
         Ok(Self {
             settings,
             homography,
@@ -190,6 +211,8 @@ impl LeakDetector {
             reference: reference_of(&analysis),
             state: PixelState { candidate_since: nan.clone(), changed_since: nan, last_motion: vec![f32::NEG_INFINITY; n], moved_in: vec![false; n] },
             previous: None,
+            motion_radius,
+            protected: Vec::new(),
             coords,
             frames: 0,
         })
@@ -225,14 +248,18 @@ impl LeakDetector {
         let residual = self.lighting_residual(&now);
         let tint = self.tint(&now);
 
-        // Motion: the lighting-corrected picture changed since the last frame.
-        let mut moving = vec![false; n];
+        // Motion: the lighting-corrected picture changed since the last frame
+        // over much of the neighbourhood. A person, a trolley or a shadow
+        // changes a whole body-sized patch at once; a growing puddle only a
+        // thin ring at its edge, however fast it spreads.
+        // The whole frame counts: a person or trolley arrives from outside the zones.
+        let mut changed_now = vec![false; n];
         if let Some(prev) = &self.previous {
             for i in 0..n {
-                moving[i] = self.watched[i] && (residual[i] - prev[i]).abs() > 0.10;
+                changed_now[i] = (residual[i] - prev[i]).abs() > 0.10;
             }
         }
-        let moving = dilate(&moving, self.width, self.height, 2);
+        let moving: Vec<bool> = box_share(&changed_now, self.width, self.height, self.motion_radius).into_iter().map(|share| share >= 0.25).collect();
         let s = &self.settings;
         let mut counted = vec![false; n];
         for i in 0..n {
@@ -249,7 +276,7 @@ impl LeakDetector {
             let candidate = dark > dark_needed || (dark > dark_needed * 0.5 && tint[i] > tint_needed) || glossy(now.rgb[i], residual[i]);
             if candidate && !was {
                 st.candidate_since[i] = t;
-                st.moved_in[i] = t - st.last_motion[i] < 3.0;
+                st.moved_in[i] |= t - st.last_motion[i] < 3.0;
             } else if !candidate {
                 st.candidate_since[i] = f32::NAN;
             }
@@ -259,12 +286,25 @@ impl LeakDetector {
             } else if !changed {
                 st.changed_since[i] = f32::NAN;
             }
+            // Once something moved over a changed pixel, the change is
+            // theirs (a container set down, floor revealed where one stood)
+            // until the pixel matches the reference again.
+            if !changed {
+                st.moved_in[i] = false;
+            } else if moving[i] {
+                st.moved_in[i] = true;
+            }
             if candidate {
                 let age = f64::from(t - st.candidate_since[i]);
                 let needed = if st.moved_in[i] { s.persist_after_motion_s } else { s.persist_s };
                 counted[i] = age >= needed;
             }
         }
+        tracing::trace!(
+            candidates = self.state.candidate_since.iter().filter(|c| !c.is_nan()).count(),
+            counted = counted.iter().filter(|c| **c).count(),
+            "leak pixels"
+        );
         let counted = close(&counted, self.width, self.height);
         let observations = self.regions(&counted, &now, &residual, &tint, t);
         self.absorb(&now, &residual, &observations, t);
@@ -272,34 +312,37 @@ impl LeakDetector {
         Ok(observations)
     }
 
-    /// Log-luminance left after a robust plane fit of the lighting change.
+    /// Log-luminance left after a robust fit of the lighting change by a
+    /// quadratic surface: a dimmer, daylight, or one lamp out at one end of
+    /// the room is smooth over the floor; a spill is a local outlier.
     fn lighting_residual(&self, now: &AnalysisFrame) -> Vec<f32> {
+        type V6 = nalgebra::SVector<f64, 6>;
         let diff: Vec<f32> = now.log_lum.iter().zip(&self.reference.log_lum).map(|(a, b)| a - b).collect();
+        let terms = |[x, y]: [f32; 2]| {
+            let (x, y) = (f64::from(x), f64::from(y));
+            V6::from([1.0, x, y, x * x, x * y, y * y])
+        };
         let sample: Vec<usize> = (0..diff.len()).filter(|i| self.watched[*i] && i % 2 == 0).collect();
-        let mut plane = [median(sample.iter().map(|i| diff[*i]).collect()), 0.0, 0.0];
-        for round in 0..3 {
-            let band = if round == 0 { 0.3 } else { 0.15 };
-            let mut ata = nalgebra::Matrix3::<f64>::zeros();
-            let mut atb = nalgebra::Vector3::<f64>::zeros();
+        let mut surface = V6::zeros();
+        surface[0] = f64::from(median(sample.iter().map(|i| diff[*i]).collect()));
+        for round in 0..4 {
+            let band = if round == 0 { 0.3 } else { 0.12 };
+            let mut ata = nalgebra::SMatrix::<f64, 6, 6>::zeros();
+            let mut atb = V6::zeros();
             for &i in &sample {
-                let [x, y] = self.coords[i];
-                let fit = plane[0] + plane[1] * x + plane[2] * y;
-                if (diff[i] - fit).abs() > band {
+                let row = terms(self.coords[i]);
+                if (f64::from(diff[i]) - surface.dot(&row)).abs() > band {
                     continue;
                 }
-                let row = nalgebra::Vector3::new(1.0, f64::from(x), f64::from(y));
                 ata += row * row.transpose();
                 atb += row * f64::from(diff[i]);
             }
             match ata.try_inverse() {
-                Some(inv) => {
-                    let p = inv * atb;
-                    plane = [p[0] as f32, p[1] as f32, p[2] as f32];
-                }
+                Some(inv) => surface = inv * atb,
                 None => break,
             }
         }
-        diff.iter().zip(&self.coords).map(|(d, [x, y])| d - (plane[0] + plane[1] * x + plane[2] * y)).collect()
+        diff.iter().zip(&self.coords).map(|(d, c)| d - surface.dot(&terms(*c)) as f32).collect()
     }
 
     /// Colour shift per pixel, after removing the scene-wide shift of a new light's colour.
@@ -333,9 +376,14 @@ impl LeakDetector {
             }
             let features = self.features(region, now, residual, tint, &gradient);
             let spill_score = spill_score(&features);
-            // An object or shadow that arrived needs a clearer liquid signature.
-            let needed = if features.moved_in > 0.5 { 0.6 } else { 0.35 };
-            if spill_score < needed {
+            tracing::debug!(area_cm2, spill_score, ?features, "leak candidate region");
+            // What is left of a light change is faint: a liquid darkens the
+            // floor clearly, or tints it clearly, or shines.
+            let s = &self.settings;
+            let liquid = features.darkening >= s.darkening * 4.0 / 3.0
+                || (features.darkening >= s.darkening * 2.0 / 3.0 && features.tint >= 0.08)
+                || features.gloss >= 0.004;
+            if !liquid {
                 continue;
             }
             out.push(self.observation(region, area_cm2, features, spill_score, now));
@@ -419,17 +467,32 @@ impl LeakDetector {
         }
     }
 
-    /// Takes lasting non-spill changes into the reference, pixel by pixel.
+    /// Open leaks (boxes in full-resolution pixels) are never taken into the reference.
+    pub fn protect(&mut self, boxes: Vec<[f64; 4]>) {
+        self.protected = boxes;
+    }
+
+    /// Takes lasting changes into the reference, pixel by pixel: a container
+    /// moved, a trolley parked for good. Regions that appeared in place (a
+    /// leak in the making) and open leaks are kept.
     fn absorb(&mut self, now: &AnalysisFrame, residual: &[f32], observations: &[Observation], t: f32) {
         let after = self.settings.absorb_after_s as f32;
         let w = self.width as usize;
+        let inside = |b: &[f64; 4], x: f64, y: f64| x >= b[0] && y >= b[1] && x <= b[0] + b[2] && y <= b[1] + b[3];
         let in_leak = |i: usize| {
             let (x, y) = (((i % w) as f64 + 0.5) * self.scale, ((i / w) as f64 + 0.5) * self.scale);
-            observations.iter().any(|o| x >= o.bbox_px[0] && y >= o.bbox_px[1] && x <= o.bbox_px[0] + o.bbox_px[2] && y <= o.bbox_px[1] + o.bbox_px[3])
+            self.protected.iter().any(|b| inside(b, x, y))
+                || observations.iter().any(|o| o.features.moved_in <= 0.5 && inside(&o.bbox_px, x, y))
         };
         let mut absorbed = false;
         for i in 0..now.len() {
-            let since = self.state.changed_since[i];
+            // A region that arrived with motion counts from when it became a
+            // candidate (steadier than "changed", which flickers with the light).
+            let since = if self.state.moved_in[i] && !self.state.candidate_since[i].is_nan() {
+                self.state.candidate_since[i]
+            } else {
+                self.state.changed_since[i]
+            };
             if since.is_nan() || t - since < after || in_leak(i) {
                 continue;
             }
@@ -461,13 +524,17 @@ fn glossy(p: [u8; 3], residual: f32) -> bool {
     residual > 0.35 && max > 170 && f32::from(max - min) < 0.25 * f32::from(max)
 }
 
-/// How liquid-like a region is, 0..1, from what a liquid does and a shadow does not.
+/// How liquid-like a region is, 0..1: it appeared where it is rather than
+/// arriving with motion (the strongest cue: leaks spread, objects and
+/// shadows arrive), and it looks like a liquid rather than a shadow
+/// (smoothed texture, tint, highlights).
 pub fn spill_score(f: &Features) -> f32 {
     let smoothed = ((0.85 - f.texture) / 0.35).clamp(0.0, 1.0);
     let tinted = ((f.tint - 0.015) / 0.04).clamp(0.0, 1.0);
     let gloss = (f.gloss / 0.004).clamp(0.0, 1.0);
     let dark = (f.darkening / 0.2).clamp(0.0, 1.0);
-    smoothed.max(tinted).max(gloss) * (0.5 + 0.5 * dark)
+    let in_place = 0.7 * (1.0 - f.moved_in).clamp(0.0, 1.0);
+    smoothed.max(tinted).max(gloss).max(in_place) * (0.5 + 0.5 * dark)
 }
 
 fn median(mut v: Vec<f32>) -> f32 {
@@ -485,16 +552,35 @@ fn bbox(region: &[usize], w: usize) -> (usize, usize, usize, usize) {
     })
 }
 
+/// Share of `true` in the (2r+1)² box around each pixel (clipped at the border), via an integral image.
+fn box_share(v: &[bool], w: u32, h: u32, r: usize) -> Vec<f32> {
+    let (w, h) = (w as usize, h as usize);
+    let mut integral = vec![0u32; (w + 1) * (h + 1)];
+    for y in 0..h {
+        let mut row = 0u32;
+        for x in 0..w {
+            row += u32::from(v[y * w + x]);
+            integral[(y + 1) * (w + 1) + x + 1] = integral[y * (w + 1) + x + 1] + row;
+        }
+    }
+    let mut out = vec![0f32; w * h];
+    for y in 0..h {
+        let (y0, y1) = (y.saturating_sub(r), (y + r + 1).min(h));
+        for x in 0..w {
+            let (x0, x1) = (x.saturating_sub(r), (x + r + 1).min(w));
+            let sum = integral[y1 * (w + 1) + x1] + integral[y0 * (w + 1) + x0] - integral[y0 * (w + 1) + x1] - integral[y1 * (w + 1) + x0];
+            out[y * w + x] = sum as f32 / ((y1 - y0) * (x1 - x0)) as f32;
+        }
+    }
+    out
+}
+
 fn to_mask(v: &[bool], w: u32, h: u32) -> image::GrayImage {
     image::GrayImage::from_raw(w, h, v.iter().map(|b| if *b { 255 } else { 0 }).collect()).unwrap_or_else(|| image::GrayImage::new(w, h))
 }
 
 fn from_mask(m: &image::GrayImage) -> Vec<bool> {
     m.as_raw().iter().map(|v| *v > 0).collect()
-}
-
-fn dilate(v: &[bool], w: u32, h: u32, k: u8) -> Vec<bool> {
-    from_mask(&imageproc::morphology::dilate(&to_mask(v, w, h), imageproc::distance_transform::Norm::LInf, k))
 }
 
 /// Fills pinholes (highlights, noise) and drops single-pixel specks.

@@ -26,7 +26,8 @@ pub struct LeakTaskConfig {
     /// How long a new dark / tinted / glossy region must stay before it counts.
     #[serde(default = "default_persist", with = "humantime_serde")]
     pub persist: Duration,
-    /// The same for a region that appeared while something moved there (a person, a trolley).
+    /// The same for a region that appeared while something moved there (a
+    /// person, a trolley); such a region must then also spread to be a leak.
     #[serde(default = "default_persist_after_motion", with = "humantime_serde")]
     pub persist_after_motion: Duration,
     /// Lasting changes that are not spills (a container moved) join the reference after this.
@@ -56,10 +57,10 @@ fn default_persist() -> Duration {
     Duration::from_secs(4)
 }
 fn default_persist_after_motion() -> Duration {
-    Duration::from_secs(45)
+    Duration::from_secs(20)
 }
 fn default_absorb_after() -> Duration {
-    Duration::from_secs(120)
+    Duration::from_secs(180)
 }
 fn default_min_area() -> f64 {
     50.0
@@ -135,7 +136,11 @@ pub struct CameraLeaks {
 impl CameraLeaks {
     pub fn new(calibration: Arc<Calibration>, config: &LeakTaskConfig) -> Result<Self, String> {
         let reference = calibration.reference_image()?;
-        let detector = LeakDetector::new(&calibration, &reference, config.detector()).map_err(|e| e.to_string())?;
+        Self::with_reference(calibration, &reference, config)
+    }
+
+    pub fn with_reference(calibration: Arc<Calibration>, reference: &image::RgbImage, config: &LeakTaskConfig) -> Result<Self, String> {
+        let detector = LeakDetector::new(&calibration, reference, config.detector()).map_err(|e| e.to_string())?;
         Ok(Self { calibration, detector, tracker: LeakTracker::new(config.tracker()), started: None })
     }
 
@@ -144,6 +149,7 @@ impl CameraLeaks {
         self.calibration.check_frame_size(image.width(), image.height())?;
         let started = *self.started.get_or_insert(at);
         let t = at.duration_since(started).unwrap_or_default().as_secs_f64();
+        self.detector.protect(self.tracker.open_boxes());
         let observations = self.detector.observe(image, t).map_err(|e| e.to_string())?;
         let updates = self.tracker.update(t, observations.clone());
         Ok((observations, updates))
@@ -309,8 +315,14 @@ pub struct LeakRun {
 
 impl LeakRun {
     pub fn new(task: &str, calibration: Arc<Calibration>, config: &LeakTaskConfig) -> Result<Self, String> {
-        let watch = crate::task::camera_watch::CameraWatch::new(&calibration, Default::default())?;
-        Ok(Self { task: task.into(), evidence: config.evidence, watch, leaks: CameraLeaks::new(calibration, config)? })
+        let reference = calibration.reference_image()?;
+        Self::with_reference(task, calibration, &reference, config)
+    }
+
+    /// With the reference picture given rather than read from the calibration's file.
+    pub fn with_reference(task: &str, calibration: Arc<Calibration>, reference: &image::RgbImage, config: &LeakTaskConfig) -> Result<Self, String> {
+        let watch = crate::task::camera_watch::CameraWatch::with_reference(&calibration.file.camera, reference, Default::default())?;
+        Ok(Self { task: task.into(), evidence: config.evidence, watch, leaks: CameraLeaks::with_reference(calibration, reference, config)? })
     }
 
     /// The events this frame causes (camera faults and leak updates).

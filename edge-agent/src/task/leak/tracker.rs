@@ -65,6 +65,8 @@ pub struct LeakUpdate {
 
 struct Track {
     id: u64,
+    /// Most of it arrived with motion (as of the latest sighting).
+    arrived: bool,
     first_seen: f64,
     last_seen: f64,
     consecutive: u32,
@@ -134,6 +136,11 @@ impl LeakTracker {
         self.tracks.iter().filter(|t| t.open).count()
     }
 
+    /// Where the open leaks were last seen (full-resolution boxes).
+    pub fn open_boxes(&self) -> Vec<[f64; 4]> {
+        self.tracks.iter().filter(|t| t.open).map(|t| t.latest.bbox_px).collect()
+    }
+
     /// Forgets every leak without clearing it (the view was lost).
     pub fn reset(&mut self) {
         self.tracks.clear();
@@ -166,7 +173,11 @@ impl LeakTracker {
                     track.latest = obs;
                     let area = track.area();
                     track.peak = track.peak.max(area);
-                    if !track.open && track.consecutive >= s.confirm_frames {
+                    // What arrived with motion (a person, a trolley, a shadow)
+                    // is no leak while most of it is what arrived; a liquid
+                    // spreading from it soon outgrows it.
+                    track.arrived = track.latest.features.moved_in > 0.5;
+                    if !track.open && track.consecutive >= s.confirm_frames && !track.arrived {
                         track.open = true;
                         track.reported_area = area;
                         track.last_report = t;
@@ -187,6 +198,7 @@ impl LeakTracker {
                     let area = obs.area_cm2;
                     self.tracks.push(Track {
                         id,
+                        arrived: obs.features.moved_in > 0.5,
                         first_seen: t,
                         last_seen: t,
                         consecutive: 1,
@@ -198,7 +210,7 @@ impl LeakTracker {
                         latest: obs,
                     });
                     matched.push(true);
-                    if self.settings.confirm_frames <= 1 {
+                    if self.settings.confirm_frames <= 1 && !self.tracks.last().is_some_and(|t| t.arrived) {
                         let track = self.tracks.last_mut().expect("just pushed");
                         track.open = true;
                         updates.push(track.update(LeakState::Suspected, t));
@@ -300,6 +312,29 @@ mod tests {
         }
         assert!(tr.update(52.0, vec![obs(900.0, 210.0)]).is_empty());
         assert_eq!(tr.open_leaks(), 1);
+    }
+
+    #[test]
+    fn a_region_that_arrived_with_motion_is_a_leak_only_once_liquid_spreading_from_it_outgrows_it() {
+        let seen = |area: f64, moved_in: f32| {
+            let mut o = obs(400.0, area);
+            o.features.moved_in = moved_in;
+            o
+        };
+        // A parked trolley: the same size for a minute, all of it arrived.
+        let mut tr = LeakTracker::new(TrackerSettings::default());
+        for k in 0..60 {
+            assert!(tr.update(f64::from(k), vec![seen(800.0, 0.95)]).is_empty());
+        }
+        // A drum knocked over: the splash arrived with it, then the pool spreads in place.
+        let mut tr = LeakTracker::new(TrackerSettings::default());
+        let mut got = Vec::new();
+        for k in 0..30 {
+            let area = 300.0 + 20.0 * f64::from(k);
+            got.extend(tr.update(f64::from(k), vec![seen(area, (300.0 / area) as f32)]));
+        }
+        assert_eq!(states(&got).first(), Some(&(LeakState::Suspected, 1)), "{:?}", states(&got));
+        assert!(got[0].area_cm2 >= 550.0, "only once the spread part is about the larger: {}", got[0].area_cm2);
     }
 
     #[test]
