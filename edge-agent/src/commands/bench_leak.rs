@@ -17,18 +17,13 @@ use std::time::{Duration, Instant, SystemTime};
 
 /// Floors for the scenes: Debian opencv-doc photos, rescaled to floor size.
 pub const FLOOR_PHOTOS: [&str; 6] = ["building.jpg", "home.jpg", "board.jpg", "aero1.jpg", "graf1.png", "blox.jpg"];
-const PHOTO_DIR: &str = "/usr/share/doc/opencv-doc/examples/data";
 /// A spill must reach this to count for the target.
 pub const TARGET_CM2: f64 = 100.0;
 /// ...and be reported within this long of reaching it.
 pub const TARGET_S: f64 = 10.0;
 
 pub fn floor_photo(index: usize) -> anyhow::Result<RgbImage> {
-    let name = FLOOR_PHOTOS[index % FLOOR_PHOTOS.len()];
-    let path = std::path::Path::new(PHOTO_DIR).join(name);
-    Ok(image::open(&path)
-        .map_err(|e| anyhow::anyhow!("cannot read {} ({e}): the benchmark's floors are Debian's opencv-doc photos, apt-get install opencv-doc", path.display()))?
-        .to_rgb8())
+    Ok(crate::simulate::opencv_photo(FLOOR_PHOTOS[index % FLOOR_PHOTOS.len()])?)
 }
 
 /// The calibration a technician would make for a simulated scene.
