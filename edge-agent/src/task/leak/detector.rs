@@ -38,7 +38,7 @@ pub struct DetectorSettings {
 
 impl Default for DetectorSettings {
     fn default() -> Self {
-        Self { analysis_width: 480, persist_s: 4.0, persist_after_motion_s: 20.0, absorb_after_s: 180.0, min_area_cm2: 50.0, darkening: 0.15 }
+        Self { analysis_width: 480, persist_s: 4.0, persist_after_motion_s: 20.0, absorb_after_s: 180.0, min_area_cm2: 30.0, darkening: 0.15 }
     }
 }
 

@@ -63,7 +63,7 @@ fn default_absorb_after() -> Duration {
     Duration::from_secs(180)
 }
 fn default_min_area() -> f64 {
-    50.0
+    30.0
 }
 fn default_clear_after() -> Duration {
     Duration::from_secs(20)

@@ -67,6 +67,8 @@ struct Track {
     id: u64,
     /// Most of it arrived with motion (as of the latest sighting).
     arrived: bool,
+    first_area: f64,
+    spread_frames: u32,
     first_seen: f64,
     last_seen: f64,
     consecutive: u32,
@@ -117,6 +119,13 @@ impl Track {
         }
     }
 }
+
+/// Growth since first seen that shows a region spreads like a liquid.
+const SPREAD_SHARE: f64 = 0.25;
+const SPREAD_CM2: f64 = 20.0;
+/// A region that does not spread is believed after this long, if this dark.
+const STATIC_CONFIRM_S: f64 = 60.0;
+const STATIC_DARKENING: f32 = 0.3;
 
 /// Most leaks followed at once on one camera; more regions merge into the biggest.
 const MAX_TRACKS: usize = 16;
@@ -177,7 +186,15 @@ impl LeakTracker {
                     // is no leak while most of it is what arrived; a liquid
                     // spreading from it soon outgrows it.
                     track.arrived = track.latest.features.moved_in > 0.5;
-                    if !track.open && track.consecutive >= s.confirm_frames && !track.arrived {
+                    // A leak spreads: a region that stays the size it was
+                    // when first seen (floor revealed, a lamp's leftover, a
+                    // tinted drum edge) is only believed after a long look
+                    // and only if clearly dark.
+                    let spread = area >= track.first_area * (1.0 + SPREAD_SHARE) && area - track.first_area >= SPREAD_CM2;
+                    track.spread_frames = if spread { track.spread_frames + 1 } else { 0 };
+                    let believed = track.spread_frames >= 2
+                        || (t - track.first_seen >= STATIC_CONFIRM_S && track.latest.features.darkening >= STATIC_DARKENING);
+                    if !track.open && track.consecutive >= s.confirm_frames && !track.arrived && believed {
                         track.open = true;
                         track.reported_area = area;
                         track.last_report = t;
@@ -199,6 +216,8 @@ impl LeakTracker {
                     self.tracks.push(Track {
                         id,
                         arrived: obs.features.moved_in > 0.5,
+                        first_area: area,
+                        spread_frames: 0,
                         first_seen: t,
                         last_seen: t,
                         consecutive: 1,
@@ -303,14 +322,14 @@ mod tests {
         for k in 1..30 {
             assert!(tr.update(f64::from(k), vec![]).is_empty());
         }
-        let opened = tr.update(40.0, vec![obs(900.0, 200.0)]);
-        assert!(opened.is_empty());
-        assert_eq!(states(&tr.update(41.0, vec![obs(900.0, 200.0)])), vec![(LeakState::Suspected, 2)]);
+        assert!(tr.update(40.0, vec![obs(900.0, 200.0)]).is_empty());
+        assert!(tr.update(41.0, vec![obs(900.0, 260.0)]).is_empty(), "spreading is seen on two frames running");
+        assert_eq!(states(&tr.update(42.0, vec![obs(900.0, 280.0)])), vec![(LeakState::Suspected, 2)]);
         // A person standing on it for 10 s hides it; it stays one leak.
-        for k in 42..52 {
+        for k in 43..53 {
             assert!(tr.update(f64::from(k), vec![]).is_empty());
         }
-        assert!(tr.update(52.0, vec![obs(900.0, 210.0)]).is_empty());
+        assert!(tr.update(53.0, vec![obs(900.0, 290.0)]).is_empty());
         assert_eq!(tr.open_leaks(), 1);
     }
 
@@ -338,10 +357,30 @@ mod tests {
     }
 
     #[test]
+    fn a_region_that_does_not_spread_is_believed_only_after_a_minute_and_only_if_clearly_dark() {
+        let still = |darkening: f32| {
+            let mut o = obs(400.0, 300.0);
+            o.features.darkening = darkening;
+            o
+        };
+        let mut faint = LeakTracker::new(TrackerSettings::default());
+        let mut dark = LeakTracker::new(TrackerSettings::default());
+        let (mut from_faint, mut from_dark) = (Vec::new(), Vec::new());
+        for k in 0..90 {
+            from_faint.extend(faint.update(f64::from(k), vec![still(0.2)]));
+            from_dark.extend(dark.update(f64::from(k), vec![still(0.5)]));
+        }
+        assert!(from_faint.is_empty(), "{:?}", states(&from_faint));
+        assert_eq!(states(&from_dark), vec![(LeakState::Suspected, 1)]);
+        assert!(from_dark[0].open_for_s >= STATIC_CONFIRM_S);
+    }
+
+    #[test]
     fn two_puddles_are_two_leaks() {
         let mut tr = LeakTracker::new(TrackerSettings::default());
         tr.update(0.0, vec![obs(100.0, 200.0), obs(1200.0, 150.0)]);
-        let u = tr.update(1.0, vec![obs(1200.0, 150.0), obs(100.0, 200.0)]);
+        tr.update(1.0, vec![obs(1200.0, 200.0), obs(100.0, 260.0)]);
+        let u = tr.update(2.0, vec![obs(1200.0, 210.0), obs(100.0, 280.0)]);
         let mut ids: Vec<u64> = u.iter().map(|u| u.leak_id).collect();
         ids.sort();
         assert_eq!(ids, vec![1, 2]);
