@@ -188,7 +188,7 @@ impl Calibration {
 
     pub fn write(file: &CalibrationFile, path: &Path) -> anyhow::Result<()> {
         let text = toml::to_string_pretty(file)?;
-        let header = "# Camera calibration, written by `edge-agent calibrate`. Zones may be edited by hand;\n# run `edge-agent calibrate --calibration THIS_FILE --check` afterwards.\n\n";
+        let header = "# Camera calibration, written by `edge-agent calibrate`. Zones may be edited by hand;\n# run `edge-agent calibrate --calibration THIS_FILE` afterwards: it checks the file and redraws the preview.\n\n";
         let tmp = path.with_extension("toml.tmp");
         std::fs::write(&tmp, format!("{header}{text}")).map_err(|e| anyhow::anyhow!("cannot write {} ({e})", tmp.display()))?;
         std::fs::rename(&tmp, path).map_err(|e| anyhow::anyhow!("cannot write {} ({e})", path.display()))?;
