@@ -249,11 +249,9 @@ fn encode_jpeg(img: &RgbImage) -> anyhow::Result<Vec<u8>> {
     Ok(out)
 }
 
+/// The agent's nearest-rank percentile; None for no samples.
 fn percentile(sorted: &[f64], q: f64) -> Option<f64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    Some(sorted[((sorted.len() - 1) as f64 * q).round() as usize])
+    (!sorted.is_empty()).then(|| crate::agent::percentile(sorted, q))
 }
 
 fn parse_size(s: &str) -> anyhow::Result<(u32, u32)> {

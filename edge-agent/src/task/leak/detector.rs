@@ -24,7 +24,7 @@ use crate::calibration::{Calibration, Homography, ZoneKind};
 use crate::vision::analysis::{AnalysisFrame, chromaticity, rasterize};
 use image::RgbImage;
 
-/// Tunables, in seconds and cm²; see `LeakTaskConfig` for their meaning.
+/// Tunables, in seconds and cm²; see `LeakTaskConfig` for their meaning and defaults.
 #[derive(Debug, Clone)]
 pub struct DetectorSettings {
     pub analysis_width: u32,
@@ -34,12 +34,6 @@ pub struct DetectorSettings {
     pub min_area_cm2: f64,
     /// Darkening (in log-luminance) a candidate needs: 0.15 is ~14 % darker.
     pub darkening: f32,
-}
-
-impl Default for DetectorSettings {
-    fn default() -> Self {
-        Self { analysis_width: 480, persist_s: 4.0, persist_after_motion_s: 20.0, absorb_after_s: 180.0, min_area_cm2: 30.0, darkening: 0.15 }
-    }
 }
 
 /// One spill-like region on one frame.
