@@ -20,6 +20,7 @@ use crate::inference::{InferenceError, ModelPool};
 use crate::mqtt::health::Identity;
 use crate::mqtt::{DriverSettings, MqttService, Topics};
 use crate::outbox::Outbox;
+use crate::task::intake::slips::SlipBook;
 use crate::task::{self, Task};
 use pipeline::{LiveCameras, Pipeline};
 use std::io::Write;
@@ -41,10 +42,12 @@ struct Plan {
     config: Config,
     tasks: Vec<(String, Arc<dyn Task>)>,
     stamper: Stamper,
+    /// Declared intake slips; kept across config reloads.
+    slips: Arc<SlipBook>,
 }
 
 impl Plan {
-    fn build(config: Config) -> Result<Self, AgentError> {
+    fn build(config: Config, slips: Arc<SlipBook>) -> Result<Self, AgentError> {
         let pool = ModelPool::load(&config.models_dir, config.inference.clone())?;
         let mut tasks: Vec<(String, Arc<dyn Task>)> = Vec::new();
         for t in &config.tasks {
@@ -54,7 +57,7 @@ impl Plan {
                 .filter(|c| c.tasks.contains(&t.id))
                 .filter_map(|c| c.calibrated.clone().map(|cal| (c.id.clone(), cal)))
                 .collect();
-            tasks.push((t.id.clone(), Arc::from(task::build_task(t, &pool, &cameras)?)));
+            tasks.push((t.id.clone(), Arc::from(task::build_task(t, &pool, &cameras, &slips)?)));
         }
         let topics = topics_of(&config);
         let stamper = Stamper {
@@ -73,7 +76,7 @@ impl Plan {
                     .collect(),
             },
         };
-        Ok(Self { config, tasks, stamper })
+        Ok(Self { config, tasks, stamper, slips })
     }
 }
 
@@ -91,7 +94,10 @@ pub fn run(
     results: Box<dyn Write + Send>,
 ) -> Result<Vec<CameraSummary>, AgentError> {
     let started_at = crate::event::rfc3339_millis(std::time::SystemTime::now());
-    let plan = Plan::build(config.clone())?;
+    std::fs::create_dir_all(&config.storage.dir)
+        .map_err(|e| AgentError::Start(format!("cannot create the state folder {} ({e})", config.storage.dir.display())))?;
+    let slips = Arc::new(SlipBook::open(&config.storage.dir).map_err(AgentError::Start)?);
+    let plan = Plan::build(config.clone(), slips.clone())?;
     let outbox = Arc::new(
         Outbox::open(&config.storage.dir, config.storage.outbox_quota_mb.saturating_mul(1024 * 1024))
             .map_err(|e| AgentError::Start(e.to_string()))?,
@@ -115,7 +121,7 @@ pub fn run(
     };
     let live = Arc::new(LiveCameras::default());
     let (reload_tx, reload_rx) = mpsc::channel();
-    let handler = Arc::new(commands::AgentCommands::new(config, reload_tx));
+    let handler = Arc::new(commands::AgentCommands::new(config, reload_tx, slips));
     let mqtt = MqttService::start(
         DriverSettings {
             link,
@@ -221,7 +227,7 @@ fn reload(
     if format!("{:?}", config.storage) != format!("{:?}", old.storage) {
         restart_required.push("storage");
     }
-    let new_plan = match Plan::build(config) {
+    let new_plan = match Plan::build(config, plan.slips.clone()) {
         Ok(p) => p,
         Err(e) => return (Err(format!("the new config cannot start: {e}")), (pipeline, vec![], None)),
     };

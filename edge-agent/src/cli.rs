@@ -55,6 +55,82 @@ pub enum Command {
     /// Measure leak detection on seeded synthetic pod footage: detection rate,
     /// time to detect, false alarms per hour, frames per second.
     BenchLeak(BenchLeakArgs),
+    /// Read a hazardous-waste container's label (OCR + QR) and check it
+    /// against the catalogue and, with --slip, the declared intake slip.
+    Inspect(InspectArgs),
+    /// Measure label reading and checking on seeded generated labels, side by
+    /// side with the Python rapidocr pipeline.
+    BenchIntake(BenchIntakeArgs),
+}
+
+/// The OCR models and how they run.
+#[derive(Debug, Args)]
+pub struct OcrModels {
+    #[command(flatten)]
+    pub models: ModelsDir,
+    #[arg(long, default_value = "ppocr-v6-det")]
+    pub detector: String,
+    #[arg(long, default_value = "ppocr-cls")]
+    pub angle: String,
+    #[arg(long, default_value = "ppocr-v6-rec")]
+    pub recognizer: String,
+    /// Skip the 0°/180° line classifier (labels are never upside down to this camera).
+    #[arg(long)]
+    pub no_angle: bool,
+    /// ONNX Runtime intra-op threads (0: its default).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// A picture of the container (JPEG or PNG).
+    pub image: PathBuf,
+    /// The declared intake slip: the JSON of cmd/intake-slip (request_id may be left out).
+    #[arg(long)]
+    pub slip: Option<PathBuf>,
+    /// One JSON document on stdout instead of a report.
+    #[arg(long)]
+    pub json: bool,
+    /// Write the picture with the text boxes (green) and mismatching fields (red) marked.
+    #[arg(long, value_name = "OUT.jpg")]
+    pub evidence: Option<PathBuf>,
+    /// Check settings as TOML (the keys of an intake task's `checks`), e.g. 'weight_tolerance = 0.1'.
+    #[arg(long, default_value = "")]
+    pub settings: String,
+    /// A waste catalogue CSV (default: the built-in 2021 edition).
+    #[arg(long)]
+    pub catalogue: Option<PathBuf>,
+    /// The edition of --catalogue.
+    #[arg(long, default_value = "custom", requires = "catalogue")]
+    pub catalogue_version: String,
+    /// Intake time (RFC 3339); default now. Labels dated after it are flagged.
+    #[arg(long)]
+    pub at: Option<String>,
+    #[command(flatten)]
+    pub ocr: OcrModels,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchIntakeArgs {
+    /// Generated pictures (at least 200 for the figures in the README).
+    #[arg(long, default_value_t = 240)]
+    pub images: usize,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Share of pictures with a deliberately wrong label or slip.
+    #[arg(long, default_value_t = 0.4)]
+    pub wrong_share: f64,
+    /// Where the generated set (JPEGs, slips, truth) is written; default a temporary folder.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Also run Python rapidocr 3.10.0 on the same pictures (makes a venv under target/bench-venv).
+    #[arg(long)]
+    pub rapidocr: bool,
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub ocr: OcrModels,
 }
 
 #[derive(Debug, Args)]

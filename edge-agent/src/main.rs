@@ -23,6 +23,8 @@ fn main() -> ExitCode {
         Command::Calibrate(args) => commands::calibrate::calibrate(args),
         Command::Leak(args) => commands::leak::leak(args),
         Command::BenchLeak(args) => commands::bench_leak::bench_leak(args),
+        Command::Inspect(args) => commands::inspect::inspect(args),
+        Command::BenchIntake(args) => commands::bench_intake::bench_intake(args),
     };
     match outcome {
         Ok(code) => code,

@@ -1,16 +1,13 @@
-//! What the agent does with a validated command. The intake slips wait here
-//! for the intake task (issue: intake label check) to match them to a drum.
+//! What the agent does with a validated command. Intake slips go to the
+//! slip book, where the intake task takes them when their container arrives.
 
 use super::{ReloadOutcome, ReloadRequest};
 use crate::config::Config;
 use crate::mqtt::CommandHandler;
 use crate::mqtt::commands::{Command, CommandError, ErrorCode, IntakeSlip};
-use std::collections::VecDeque;
-use std::sync::{Mutex, mpsc};
+use crate::task::intake::slips::SlipBook;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
-
-/// Slips declared and not yet matched; the oldest goes when full.
-pub const MAX_PENDING_SLIPS: usize = 64;
 /// A slip "declared" further ahead than this means a wrong clock somewhere.
 const MAX_CLOCK_AHEAD: Duration = Duration::from_secs(10 * 60);
 
@@ -20,18 +17,18 @@ pub struct AgentCommands {
     config_sha256: String,
     cameras: Vec<String>,
     reload: Mutex<mpsc::Sender<ReloadRequest>>,
-    pub slips: Mutex<VecDeque<IntakeSlip>>,
+    pub slips: Arc<SlipBook>,
 }
 
 impl AgentCommands {
-    pub fn new(config: &Config, reload: mpsc::Sender<ReloadRequest>) -> Self {
+    pub fn new(config: &Config, reload: mpsc::Sender<ReloadRequest>, slips: Arc<SlipBook>) -> Self {
         Self {
             started: Instant::now(),
             config_path: config.path.clone(),
             config_sha256: config.sha256.clone(),
             cameras: config.cameras.iter().map(|c| c.id.clone()).collect(),
             reload: Mutex::new(reload),
-            slips: Mutex::new(VecDeque::new()),
+            slips,
         }
     }
 
@@ -57,22 +54,13 @@ impl AgentCommands {
                 path: Some("/declared_at".into()),
             });
         }
-        let mut slips = self.slips.lock().unwrap_or_else(|e| e.into_inner());
-        if slips.iter().any(|s| s.slip_id == slip.slip_id) {
-            return Err(CommandError {
-                code: ErrorCode::Rejected,
-                message: format!("slip `{}` is already waiting for its container", slip.slip_id),
-                path: Some("/slip_id".into()),
-            });
-        }
-        if slips.len() == MAX_PENDING_SLIPS
-            && let Some(old) = slips.pop_front()
-        {
-            tracing::warn!(slip = %old.slip_id, "too many declared slips waiting; the oldest was dropped");
-        }
         let slip_id = slip.slip_id.clone();
-        slips.push_back(slip);
-        Ok(serde_json::json!({ "slip_id": slip_id, "waiting": slips.len() }))
+        let waiting = self.slips.add(slip).map_err(|message| CommandError {
+            code: if message.contains("already waiting") { ErrorCode::Rejected } else { ErrorCode::Internal },
+            message,
+            path: Some("/slip_id".into()),
+        })?;
+        Ok(serde_json::json!({ "slip_id": slip_id, "waiting": waiting }))
     }
 
     fn reload_config(&self) -> Result<serde_json::Value, CommandError> {
@@ -120,7 +108,7 @@ id = "intake-1"
 source = { kind = "replay", path = "x" }
 "#;
         let config = Config::parse(text, std::path::Path::new("t.toml")).unwrap();
-        AgentCommands::new(&config, mpsc::channel().0)
+        AgentCommands::new(&config, mpsc::channel().0, Arc::new(SlipBook::in_memory()))
     }
 
     fn slip(id: &str) -> IntakeSlip {
@@ -142,7 +130,7 @@ source = { kind = "replay", path = "x" }
         let mut future = slip("D");
         future.declared_at = "2999-01-01T00:00:00Z".into();
         assert_eq!(c.handle(Command::IntakeSlip(future)).unwrap_err().code, ErrorCode::Rejected);
-        let ids: Vec<_> = c.slips.lock().unwrap().iter().map(|s| s.slip_id.clone()).collect();
+        let ids: Vec<_> = c.slips.waiting().iter().map(|s| s.slip_id.clone()).collect();
         assert_eq!(ids, vec!["A", "B"]);
     }
 

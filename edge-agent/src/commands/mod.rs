@@ -2,9 +2,11 @@
 
 pub mod bench;
 pub mod bench_events;
+pub mod bench_intake;
 pub mod bench_leak;
 pub mod calibrate;
 pub mod classify;
+pub mod inspect;
 pub mod leak;
 pub mod models;
 pub mod run;

@@ -204,13 +204,14 @@ pub struct TaskConfig {
 impl<'de> Deserialize<'de> for TaskConfig {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::Error;
-        let (kind, mut body) = tagged::<D>(d, &["classify", "leak"])?;
+        let (kind, mut body) = tagged::<D>(d, &["classify", "leak", "intake"])?;
         let id = match body.remove("id") {
             Some(toml::Value::String(id)) => id,
             _ => return Err(D::Error::custom("missing `id` (a string)")),
         };
         let kind = match kind.as_str() {
             "leak" => TaskKind::Leak(body_as::<D, _>(body)?),
+            "intake" => TaskKind::Intake(Box::new(body_as::<D, _>(body)?)),
             _ => TaskKind::Classify(body_as::<D, _>(body)?),
         };
         Ok(Self { id, kind })
@@ -223,6 +224,8 @@ pub enum TaskKind {
     Classify(ClassifyTaskConfig),
     /// Leaks and spills on a calibrated camera's floor and spill-tray zones.
     Leak(crate::task::leak::LeakTaskConfig),
+    /// Hazardous-waste labels at a pod's intake spot, checked against the declared slips.
+    Intake(Box<crate::task::intake::IntakeTaskConfig>),
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -98,6 +98,45 @@ pub fn validate(config: &Config) -> Vec<ConfigIssue> {
                     }
                 }
             }
+            TaskKind::Intake(c) => {
+                for (field, message) in c.check() {
+                    issues.add(format!("{key}.{field}"), message);
+                }
+                if let Some(catalog) = &catalog {
+                    let models = [(&c.detector, "detector"), (&c.recognizer, "recognizer")];
+                    let angle = (!c.angle.is_empty()).then_some((&c.angle, "angle"));
+                    for (name, field) in models.into_iter().chain(angle) {
+                        if let Err(e) = catalog.get(name) {
+                            issues.add(format!("{key}.{field}"), e.to_string());
+                        }
+                    }
+                }
+                for camera in config.cameras.iter().filter(|cam| cam.tasks.contains(&task.id)) {
+                    match &camera.calibrated {
+                        None if camera.calibration.is_none() => issues.add(
+                            key.to_string(),
+                            format!("camera `{}` runs intake task `{}` but has no `calibration` marking the intake spot: make one with `edge-agent calibrate`, add a zone of kind \"intake\", and set it on the camera", camera.id, task.id),
+                        ),
+                        Some(cal) if cal.file.references.is_empty() => issues.add(
+                            key.to_string(),
+                            format!("the calibration of camera `{}` has no reference picture of the empty intake spot: take one with `edge-agent calibrate --reference FRAME`", camera.id),
+                        ),
+                        Some(cal) => {
+                            let has_zone = match &c.zone {
+                                Some(name) => cal.zone(name).is_some(),
+                                None => cal.file.zones.iter().any(|z| z.kind == crate::calibration::ZoneKind::Intake),
+                            };
+                            if !has_zone {
+                                issues.add(
+                                    format!("{key}.zone"),
+                                    format!("the calibration of camera `{}` ({}) has no {}: mark the intake spot as a [[zone]] with kind = \"intake\"", camera.id, cal.path.display(), c.zone.as_ref().map(|z| format!("zone `{z}`")).unwrap_or_else(|| "intake zone".into())),
+                                );
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
         }
     }
 

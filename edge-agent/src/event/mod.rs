@@ -38,7 +38,7 @@ impl Priority {
 /// What a task found on one frame, before it is stamped.
 #[derive(Debug, Clone)]
 pub struct EventDraft {
-    /// Topic segment: `classification`, `sorting-error`, `intake-check`, `leak`, ...
+    /// Topic segment: `classification`, `sorting-error`, `intake`, `leak`, ...
     pub kind: String,
     pub priority: Priority,
     pub camera: String,

@@ -46,7 +46,27 @@ impl ModelPool {
         Ok(session)
     }
 
-    /// Name, version and file sha256 of every model opened so far.
+    /// `n` independent sessions of one model, each with `intra_threads`
+    /// threads, so that small inputs (text lines) run side by side rather than
+    /// one at a time through a shared session.
+    pub fn replicas(&self, name: &str, n: usize, intra_threads: usize) -> Result<Vec<Arc<ModelSession>>, InferenceError> {
+        let config = InferenceConfig { intra_threads, ..self.config.clone() };
+        let manifest = self.catalog.get(name)?;
+        (0..n.max(1))
+            .map(|k| {
+                let key = format!("{name}#{k}/{intra_threads}");
+                let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(s) = open.get(&key) {
+                    return Ok(s.clone());
+                }
+                let session = Arc::new(ModelSession::open(&manifest, &config, &self.catalog.dir)?);
+                open.insert(key, session.clone());
+                Ok(session)
+            })
+            .collect()
+    }
+
+    /// Name, version and file sha256 of every model opened so far (once per model).
     pub fn loaded(&self) -> Vec<crate::event::ModelRef> {
         let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         let mut refs: Vec<_> = open
@@ -54,6 +74,7 @@ impl ModelPool {
             .map(|s| crate::event::ModelRef { name: s.manifest.name.clone(), version: s.manifest.version.clone(), sha256: s.manifest.sha256.clone() })
             .collect();
         refs.sort_by(|a, b| a.name.cmp(&b.name));
+        refs.dedup();
         refs
     }
 

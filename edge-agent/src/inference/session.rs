@@ -138,6 +138,19 @@ impl ModelSession {
         Ok(copied)
     }
 
+    /// Runs the model and hands one output to `read` without copying it out
+    /// (a recogniser's [N, T, 18710] scores are megabytes per line).
+    pub fn run_with<R>(&self, input: ArrayViewD<'_, f32>, output: &str, read: impl FnOnce(ArrayViewD<'_, f32>) -> R) -> Result<R, InferenceError> {
+        let tensor = TensorRef::from_array_view(input).map_err(|e| InferenceError::model(self.name(), e))?;
+        let mut session = self.lock();
+        let outputs = session
+            .run(ort::inputs![self.manifest.input.name.as_str() => tensor])
+            .map_err(|e| InferenceError::model(self.name(), e))?;
+        let value = outputs.get(output).ok_or_else(|| InferenceError::model(self.name(), format!("model produced no output `{output}`")))?;
+        let array = value.try_extract_array::<f32>().map_err(|e| InferenceError::model(self.name(), e))?;
+        Ok(read(array))
+    }
+
     /// Runs the model and discards the outputs: the bare `Session::run` cost, for benchmarks.
     pub fn run_raw(&self, input: ArrayViewD<'_, f32>) -> Result<(), InferenceError> {
         let tensor = TensorRef::from_array_view(input).map_err(|e| InferenceError::model(self.name(), e))?;

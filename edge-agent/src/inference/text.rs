@@ -27,8 +27,26 @@ impl TextDetector {
     }
 
     pub fn probability(&self, img: &RgbImage) -> Result<TextProbability, InferenceError> {
+        self.probability_at(img, None)
+    }
+
+    /// As [`Self::probability`], but with the picture's shorter side scaled to
+    /// `short_side` (up or down) instead of the manifest's rule: for text whose
+    /// size is known to suit a smaller input.
+    pub fn probability_at(&self, img: &RgbImage, short_side: Option<u32>) -> Result<TextProbability, InferenceError> {
         let m = &self.session.manifest;
-        let prepared = self.session.prepare(img)?;
+        let prepared = match (short_side, m.preprocess.resize) {
+            (Some(side), crate::inference::manifest::ResizeMode::LimitSide { multiple, .. }) => {
+                let mut pre = m.preprocess.clone();
+                let short = img.width().min(img.height()).max(1);
+                let long = img.width().max(img.height());
+                // Scale the shorter side to `side`: a lower limit of `side`, and an upper limit on the longer side to match.
+                let max_long = (long as f64 * side as f64 / short as f64).round() as u32;
+                pre.resize = crate::inference::manifest::ResizeMode::LimitSide { min_short: side, max_long, multiple };
+                crate::vision::prepare(img, &pre, &m.input).map_err(|e| InferenceError::model(&m.name, e))?
+            }
+            _ => self.session.prepare(img)?,
+        };
         let out = self.session.run(prepared.tensor.view().into_dyn(), &[&self.output])?.remove(&self.output).unwrap_or_default();
         let shape = out.shape().to_vec();
         let (h, w) = match shape.as_slice() {
@@ -60,21 +78,35 @@ impl TextAngleClassifier {
     }
 
     pub fn orientation(&self, line: &RgbImage) -> Result<LineOrientation, InferenceError> {
+        Ok(self.orientations(std::slice::from_ref(line))?.remove(0))
+    }
+
+    /// One batched run for many lines.
+    pub fn orientations(&self, lines: &[RgbImage]) -> Result<Vec<LineOrientation>, InferenceError> {
         let m = &self.session.manifest;
-        let prepared = self.session.prepare(line)?;
-        let out = self.session.run(prepared.tensor.view().into_dyn(), &[&self.output])?;
-        let values: Vec<f32> = out[&self.output].iter().copied().collect();
-        if values.len() < 2 {
-            return Err(InferenceError::model(&m.name, "angle classifier gave fewer than 2 scores"));
+        if lines.is_empty() {
+            return Ok(Vec::new());
         }
-        // PP-OCR's classifier already ends in softmax; normalise anyway in case a site model does not.
-        let sum: f32 = values.iter().sum();
-        let probs = if (sum - 1.0).abs() < 1e-3 { values } else { softmax(&values) };
-        Ok(LineOrientation { upside_down: probs[1] > probs[0], confidence: probs[0].max(probs[1]) })
+        let batch = prepare_batch(&self.session, lines)?;
+        let out = self.session.run(batch.view().into_dyn(), &[&self.output])?;
+        let values: Vec<f32> = out[&self.output].iter().copied().collect();
+        if values.len() < 2 * lines.len() {
+            return Err(InferenceError::model(&m.name, "angle classifier gave fewer than 2 scores per line"));
+        }
+        let per_line = values.len() / lines.len();
+        Ok(values
+            .chunks_exact(per_line)
+            .map(|v| {
+                // PP-OCR's classifier already ends in softmax; normalise anyway in case a site model does not.
+                let sum: f32 = v.iter().sum();
+                let probs = if (sum - 1.0).abs() < 1e-3 { v.to_vec() } else { softmax(v) };
+                LineOrientation { upside_down: probs[1] > probs[0], confidence: probs[0].max(probs[1]) }
+            })
+            .collect())
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct RecognisedText {
     pub text: String,
     /// Mean probability of the kept characters.
@@ -112,24 +144,51 @@ impl TextRecognizer {
     }
 
     pub fn recognise(&self, line: &RgbImage) -> Result<RecognisedText, InferenceError> {
-        let m = &self.session.manifest;
-        let prepared = self.session.prepare(line)?;
-        let out = self.session.run(prepared.tensor.view().into_dyn(), &[&self.output])?;
-        let seq = &out[&self.output];
-        let shape = seq.shape();
-        let (t, c) = match shape {
-            [_, t, c] => (*t, *c),
-            _ => return Err(InferenceError::model(&m.name, format!("sequence output has shape {shape:?}, expected [N, T, C]"))),
-        };
-        if c != self.alphabet.len() {
-            return Err(InferenceError::model(
-                &m.name,
-                format!("model has {c} classes but the dictionary gives {} (with blank and space)", self.alphabet.len()),
-            ));
-        }
-        let values: Vec<f32> = seq.iter().take(t * c).copied().collect();
-        Ok(ctc_greedy_decode(&values, c, &self.alphabet))
+        Ok(self.recognise_batch(std::slice::from_ref(line))?.remove(0))
     }
+
+    /// One batched run for many lines; lines of similar width batch best
+    /// (each is padded to the widest).
+    pub fn recognise_batch(&self, lines: &[RgbImage]) -> Result<Vec<RecognisedText>, InferenceError> {
+        let m = &self.session.manifest;
+        if lines.is_empty() {
+            return Ok(Vec::new());
+        }
+        let batch = prepare_batch(&self.session, lines)?;
+        let alphabet = &self.alphabet;
+        let decoded = self.session.run_with(batch.view().into_dyn(), &self.output, |seq| {
+            let shape = seq.shape().to_vec();
+            let (n, t, c) = match shape.as_slice() {
+                [n, t, c] => (*n, *t, *c),
+                _ => return Err(format!("sequence output has shape {shape:?}, expected [N, T, C]")),
+            };
+            if c != alphabet.len() {
+                return Err(format!("model has {c} classes but the dictionary gives {} (with blank and space)", alphabet.len()));
+            }
+            if n != lines.len() {
+                return Err(format!("{n} results for {} lines", lines.len()));
+            }
+            let values = seq.as_slice().map(std::borrow::Cow::Borrowed).unwrap_or_else(|| std::borrow::Cow::Owned(seq.iter().copied().collect()));
+            Ok(values.chunks_exact(t * c).map(|one| ctc_greedy_decode(one, c, alphabet)).collect())
+        })?;
+        decoded.map_err(|e| InferenceError::model(&m.name, e))
+    }
+}
+
+/// Prepares each line as the manifest says and stacks them into one tensor,
+/// padding the narrower ones on the right with zeros (PaddleOCR pads the same way).
+fn prepare_batch(session: &ModelSession, lines: &[RgbImage]) -> Result<ndarray::Array4<f32>, InferenceError> {
+    let prepared: Vec<_> = lines.iter().map(|l| session.prepare(l).map(|p| p.tensor)).collect::<Result<_, _>>()?;
+    let (c, h) = (prepared[0].shape()[1], prepared[0].shape()[2]);
+    let width = prepared.iter().map(|t| t.shape()[3]).max().unwrap_or(1);
+    let mut batch = ndarray::Array4::<f32>::zeros((prepared.len(), c, h, width));
+    for (i, t) in prepared.iter().enumerate() {
+        if t.shape()[1] != c || t.shape()[2] != h {
+            return Err(InferenceError::model(session.name(), "lines prepared to different heights cannot share a batch"));
+        }
+        batch.slice_mut(ndarray::s![i..i + 1, .., .., ..t.shape()[3]]).assign(t);
+    }
+    Ok(batch)
 }
 
 /// Best class per time step; collapse repeats; drop blanks (index 0).

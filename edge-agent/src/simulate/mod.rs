@@ -20,6 +20,8 @@
 mod actors;
 mod camera;
 mod floor;
+pub mod intake;
+pub mod label;
 mod props;
 mod render;
 mod script;

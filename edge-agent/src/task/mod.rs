@@ -4,6 +4,7 @@
 
 pub mod camera_watch;
 pub mod classify;
+pub mod intake;
 pub mod leak;
 
 use crate::config::{TaskConfig, TaskKind};
@@ -31,6 +32,7 @@ pub struct TaskOutput {
 pub enum TaskResult {
     Classification(classify::ClassificationResult),
     Leak(leak::LeakResult),
+    Intake(intake::IntakeResult),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,10 +55,17 @@ pub trait Task: Send + Sync {
 
 /// Builds a task from its config, sharing model sessions through the pool.
 /// `cameras` are the cameras that run it, with their calibrations.
-pub fn build_task(config: &TaskConfig, models: &ModelPool, cameras: &[(String, Arc<Calibration>)]) -> Result<Box<dyn Task>, TaskError> {
+/// `slips` are the declared intake slips (from `cmd/intake-slip`) intake tasks pair with.
+pub fn build_task(
+    config: &TaskConfig,
+    models: &ModelPool,
+    cameras: &[(String, Arc<Calibration>)],
+    slips: &Arc<intake::slips::SlipBook>,
+) -> Result<Box<dyn Task>, TaskError> {
     match &config.kind {
         TaskKind::Classify(c) => Ok(Box::new(classify::ClassifyTask::new(&config.id, models.classifier(&c.model)?, c))),
         TaskKind::Leak(c) => Ok(Box::new(leak::LeakTask::new(&config.id, c, cameras).map_err(TaskError::Input)?)),
+        TaskKind::Intake(c) => Ok(Box::new(intake::IntakeTask::new(&config.id, c, models, cameras, slips.clone())?)),
     }
 }
 
