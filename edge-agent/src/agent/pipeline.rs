@@ -8,6 +8,10 @@ use crate::config::Config;
 use crate::event::{StampedEvent, Stamper};
 use crate::mqtt::health::{CameraHealth, HealthSource};
 use crate::task::camera_watch::{CameraWatch, WatchSettings};
+
+/// Cameras whose intake zones cover this share of the view or more are not
+/// watched for a moved or degraded view (their picture changes by design).
+const MAX_WATCHED_INTAKE_SHARE: f64 = 0.5;
 use crate::task::{Task, TaskOutput};
 use serde::Serialize;
 use std::collections::VecDeque;
@@ -160,6 +164,16 @@ impl Pipeline {
                 .filter_map(|id| tasks.iter().find(|(tid, _)| tid == id).map(|(_, t)| t.clone()))
                 .collect();
             let mut watch = match &camera_config.calibrated {
+                // An intake camera looks down at the spot where containers are
+                // put: its view changes by design, and the reference is the empty spot.
+                Some(cal) if cal.intake_share() >= MAX_WATCHED_INTAKE_SHARE => {
+                    tracing::info!(
+                        camera = %camera_config.id,
+                        intake_share = cal.intake_share(),
+                        "no camera watch: intake zones cover most of the view, which changes with every container"
+                    );
+                    None
+                }
                 Some(cal) if !cal.file.references.is_empty() => match CameraWatch::new(cal, WatchSettings::default()) {
                     Ok(w) => Some(w),
                     Err(e) => {

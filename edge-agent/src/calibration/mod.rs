@@ -142,6 +142,14 @@ impl Calibration {
         self.file.resolution[1]
     }
 
+    /// Share of the frame inside intake zones, where containers come and go by design.
+    pub fn intake_share(&self) -> f64 {
+        use geo::Area;
+        let frame = f64::from(self.width()) * f64::from(self.height());
+        let area: f64 = self.file.zones.iter().filter(|z| z.kind == ZoneKind::Intake).map(|z| to_geo(&z.polygon).unsigned_area()).sum();
+        if frame > 0.0 { (area / frame).min(1.0) } else { 0.0 }
+    }
+
     pub fn zone(&self, name: &str) -> Option<&Zone> {
         self.file.zones.iter().find(|z| z.name == name)
     }

@@ -162,7 +162,7 @@ pub struct Observed<'a> {
 }
 
 /// Fields a label must show for the intake check.
-const KEY_FIELDS: [LabelField; 6] =
+pub const KEY_FIELDS: [LabelField; 6] =
     [LabelField::WasteName, LabelField::Category, LabelField::WasteCode, LabelField::Hazards, LabelField::Company, LabelField::Date];
 
 pub fn check(

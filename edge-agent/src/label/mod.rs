@@ -157,6 +157,10 @@ impl Inspector {
         };
         let qr_ms = ms(t);
 
+        // The QR code's modules read as glyphs ("回Y回") are not label text.
+        if let QrRead::Decoded(p) = &qr {
+            lines.retain(|l| !inside(&p.corners, l.quad));
+        }
         let t = Instant::now();
         let label = parse::parse_label(&lines);
         let seen = Observed { label: &label, label_colour_seen: region.is_some(), qr: &qr };
@@ -173,6 +177,22 @@ impl Inspector {
             timings: InspectTimings { locate_ms, ocr: ocr.timings, qr_ms, check_ms, total_ms: ms(started) },
         })
     }
+}
+
+/// The line's centre lies within the QR code: rxing gives the finder patterns'
+/// centres, about 3.5 modules in from the edges, so their bounds are grown by a quarter.
+fn inside(corners: &[[f32; 2]], quad: [[f32; 2]; 4]) -> bool {
+    if corners.len() < 3 {
+        return false;
+    }
+    let (mut x0, mut y0, mut x1, mut y1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
+    for [x, y] in corners {
+        (x0, y0, x1, y1) = (x0.min(*x), y0.min(*y), x1.max(*x), y1.max(*y));
+    }
+    let (mx, my) = ((x1 - x0) * 0.25, (y1 - y0) * 0.25);
+    let cx = quad.iter().map(|p| p[0]).sum::<f32>() / 4.0;
+    let cy = quad.iter().map(|p| p[1]).sum::<f32>() / 4.0;
+    cx >= x0 - mx && cx <= x1 + mx && cy >= y0 - my && cy <= y1 + my
 }
 
 fn ms(t: Instant) -> f64 {

@@ -151,11 +151,11 @@ struct Spot {
 /// Presence is judged on the spot shrunk to this width.
 const PRESENCE_WIDTH: u32 = 96;
 
-fn spot_grey(image: &image::RgbImage, crop: [u32; 4]) -> image::GrayImage {
+fn spot_small(image: &image::RgbImage, crop: [u32; 4]) -> image::RgbImage {
     let [x, y, w, h] = crop;
     let view = image::imageops::crop_imm(image, x, y, w, h).to_image();
     let height = ((h as f32 * PRESENCE_WIDTH as f32 / w.max(1) as f32).round() as u32).max(1);
-    image::DynamicImage::ImageRgb8(image::imageops::thumbnail(&view, PRESENCE_WIDTH, height)).into_luma8()
+    image::imageops::thumbnail(&view, PRESENCE_WIDTH, height)
 }
 
 pub struct IntakeTask {
@@ -210,7 +210,7 @@ impl IntakeTask {
             empty_for: config.empty_for,
             ..Default::default()
         };
-        Ok(Spot { crop, presence: Presence::new(spot_grey(&reference, crop), settings), last: None })
+        Ok(Spot { crop, presence: Presence::new(spot_small(&reference, crop), settings), last: None })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Spot>> {
@@ -236,7 +236,7 @@ impl Task for IntakeTask {
                 frame.image.height()
             )));
         }
-        let PresenceReading { occupied, moving, inspect } = spot.presence.observe(spot_grey(&frame.image, spot.crop), frame.captured_at);
+        let PresenceReading { occupied, moving, inspect } = spot.presence.observe(spot_small(&frame.image, spot.crop), frame.captured_at);
         let mut result = IntakeResult { occupied, moving, inspection: None };
         spot.last = None;
         if inspect {
@@ -283,7 +283,12 @@ pub fn draft(i: &Inspection, slip: Option<&IntakeSlip>, task: &str, frame: &Fram
     } else {
         None
     };
-    let confidence = i.label.fields.iter().map(|f| f.confidence).fold(None, |m: Option<f32>, c| Some(m.map_or(c, |m| m.min(c)))).unwrap_or(0.0);
+    // How sure the reading of the fields the verdict rests on is.
+    let confidence = crate::label::checks::KEY_FIELDS
+        .iter()
+        .filter_map(|&f| i.label.get(f).map(|p| p.confidence))
+        .fold(None, |m: Option<f32>, c| Some(m.map_or(c, |m| m.min(c))))
+        .unwrap_or(0.0);
     EventDraft {
         kind: "intake".into(),
         priority: if i.verdict == Verdict::Accept { Priority::Normal } else { Priority::Alert },

@@ -2,7 +2,7 @@
 //! the calibration's reference picture (the empty spot) and with the frame
 //! before, so a label is read once per container, when it is still.
 
-use image::GrayImage;
+use image::RgbImage;
 use std::time::{Duration, SystemTime};
 
 /// Pixels differing by more than this (0..255, after matching brightness) count as changed.
@@ -47,19 +47,19 @@ pub struct PresenceReading {
 
 pub struct Presence {
     settings: PresenceSettings,
-    reference: GrayImage,
-    previous: Option<GrayImage>,
+    reference: RgbImage,
+    previous: Option<RgbImage>,
     state: State,
 }
 
 impl Presence {
     /// `reference`: the empty spot, at the size frames will be given.
-    pub fn new(reference: GrayImage, settings: PresenceSettings) -> Self {
+    pub fn new(reference: RgbImage, settings: PresenceSettings) -> Self {
         Self { settings, reference, previous: None, state: State::Empty }
     }
 
     /// One frame of the spot (same size as the reference).
-    pub fn observe(&mut self, spot: GrayImage, at: SystemTime) -> PresenceReading {
+    pub fn observe(&mut self, spot: RgbImage, at: SystemTime) -> PresenceReading {
         let occupied = changed_share(&self.reference, &spot);
         let moving = self.previous.as_ref().map(|p| changed_share(p, &spot)).unwrap_or(1.0);
         self.previous = Some(spot);
@@ -108,36 +108,36 @@ impl Presence {
     }
 }
 
-/// Share of pixels that differ, after scaling `b` to `a`'s mean brightness
-/// (a cloud or a lamp changes every pixel a little; a container changes some a lot).
-fn changed_share(a: &GrayImage, b: &GrayImage) -> f32 {
+/// Share of pixels that differ in any colour channel, after scaling `b` to
+/// `a`'s mean brightness (a cloud or a lamp changes every pixel a little; a
+/// container changes some a lot, often in colour more than in brightness).
+fn changed_share(a: &RgbImage, b: &RgbImage) -> f32 {
     if a.dimensions() != b.dimensions() || a.is_empty() {
         return 1.0;
     }
-    let mean = |g: &GrayImage| g.as_raw().iter().map(|&v| v as f64).sum::<f64>() / g.as_raw().len() as f64;
+    let mean = |g: &RgbImage| g.as_raw().iter().map(|&v| v as f64).sum::<f64>() / g.as_raw().len() as f64;
     let gain = (mean(a) / mean(b).max(1.0)).clamp(0.5, 2.0) as f32;
     let changed = a
-        .as_raw()
-        .iter()
-        .zip(b.as_raw())
-        .filter(|&(&x, &y)| ((y as f32 * gain).min(255.0) as i16 - x as i16).abs() > PIXEL_CHANGE)
+        .pixels()
+        .zip(b.pixels())
+        .filter(|(x, y)| x.0.iter().zip(y.0).any(|(&p, q)| ((q as f32 * gain).min(255.0) as i16 - p as i16).abs() > PIXEL_CHANGE))
         .count();
-    changed as f32 / a.as_raw().len() as f32
+    changed as f32 / (a.width() * a.height()) as f32
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn floor() -> GrayImage {
-        GrayImage::from_fn(80, 60, |x, y| image::Luma([100 + ((x * 7 + y * 3) % 20) as u8]))
+    fn floor() -> RgbImage {
+        RgbImage::from_fn(80, 60, |x, y| image::Rgb([100 + ((x * 7 + y * 3) % 20) as u8; 3]))
     }
 
-    fn with_drum(offset: u32) -> GrayImage {
+    fn with_drum(offset: u32) -> RgbImage {
         let mut g = floor();
         for y in 10..50 {
             for x in (10 + offset)..(50 + offset).min(80) {
-                g.put_pixel(x, y, image::Luma([200]));
+                g.put_pixel(x, y, image::Rgb([200; 3]));
             }
         }
         g
@@ -149,7 +149,7 @@ mod tests {
         let at = |s: f64| t0 + Duration::from_secs_f64(s);
         let mut p = Presence::new(floor(), PresenceSettings::default());
         let mut reads = Vec::new();
-        let mut feed = |p: &mut Presence, g: GrayImage, s: f64| {
+        let mut feed = |p: &mut Presence, g: RgbImage, s: f64| {
             if p.observe(g, at(s)).inspect {
                 reads.push(s);
             }
@@ -177,9 +177,23 @@ mod tests {
     }
 
     #[test]
+    fn a_container_as_bright_as_the_floor_but_of_another_colour_is_there() {
+        let floor = RgbImage::from_pixel(40, 40, image::Rgb([120, 120, 120]));
+        let mut orange = floor.clone();
+        for y in 0..40 {
+            for x in 0..20 {
+                orange.put_pixel(x, y, image::Rgb([200, 110, 40]));
+            }
+        }
+        let mut p = Presence::new(floor, PresenceSettings::default());
+        let r = p.observe(orange, SystemTime::UNIX_EPOCH);
+        assert!(r.occupied > 0.4, "{r:?}");
+    }
+
+    #[test]
     fn brightness_changes_alone_are_not_a_container() {
         let mut p = Presence::new(floor(), PresenceSettings::default());
-        let darker = GrayImage::from_fn(80, 60, |x, y| image::Luma([((100 + ((x * 7 + y * 3) % 20)) as f32 * 0.7) as u8]));
+        let darker = RgbImage::from_fn(80, 60, |x, y| image::Rgb([((100 + ((x * 7 + y * 3) % 20)) as f32 * 0.7) as u8; 3]));
         let r = p.observe(darker, SystemTime::UNIX_EPOCH);
         assert!(r.occupied < 0.05, "{r:?}");
     }
