@@ -234,7 +234,8 @@ dir = "{state}"
     let mut child = Command::new(bin())
         .args(["run", "--config"])
         .arg(&config_path)
-        .args(["--max-frames", "140"])
+        .args(["--max-frames", "140", "--output"])
+        .arg(dir.path().join("results.jsonl"))
         .stderr(log)
         .spawn()
         .unwrap();

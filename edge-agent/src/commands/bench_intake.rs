@@ -170,15 +170,17 @@ fn field_read(run: &Run, f: LabelField) -> Option<String> {
     }
 }
 
-/// Share of labelled cases whose field was read exactly; `readable_only`
-/// leaves out fields a hand or tape covers in the picture.
+/// Share of labelled cases whose field was read exactly (deliberately
+/// unreadable labels left out); `readable_only` also leaves out fields a hand
+/// or tape covers in the picture.
 fn field_accuracy(cases: &[IntakeCase], runs: &[Run], readable_only: bool) -> BTreeMap<&'static str, f64> {
     SCORED
         .iter()
         .map(|&f| {
             let (mut right, mut total) = (0usize, 0usize);
             for (c, r) in cases.iter().zip(runs) {
-                if readable_only && c.occluded.contains(&f) {
+                // Labels made unreadable on purpose are no test of reading.
+                if c.defect == Some(Defect::Unreadable) || (readable_only && c.occluded.contains(&f)) {
                     continue;
                 }
                 if let Some(truth) = field_truth(c, f) {

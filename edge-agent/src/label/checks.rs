@@ -76,8 +76,9 @@ pub struct CheckSettings {
     /// The same for company names, stricter: firms in one park share most of their names.
     #[serde(default = "default_company_similarity")]
     pub company_similarity: f64,
-    /// Labels without a readable QR code go to a person.
-    #[serde(default)]
+    /// Labels without a readable QR code go to a person (HJ 1276 labels carry
+    /// one; without it the printed text cannot be checked against it).
+    #[serde(default = "default_true")]
     pub require_qr: bool,
     #[serde(default)]
     pub qr: QrFormat,
@@ -97,6 +98,9 @@ fn default_min_confidence() -> f32 {
 fn default_name_similarity() -> f64 {
     0.6
 }
+fn default_true() -> bool {
+    true
+}
 fn default_company_similarity() -> f64 {
     0.85
 }
@@ -109,7 +113,7 @@ impl Default for CheckSettings {
             min_confidence: default_min_confidence(),
             name_similarity: default_name_similarity(),
             company_similarity: default_company_similarity(),
-            require_qr: false,
+            require_qr: true,
             qr: QrFormat::default(),
             id_code: IdCodeLayout::default(),
         }
@@ -174,9 +178,10 @@ pub fn check(
 ) -> (Vec<Finding>, Verdict) {
     let mut f = Findings::default();
     let label = seen.label;
-    let anything_read = label.title_found || !label.fields.is_empty();
-    if !anything_read && !matches!(seen.qr, QrRead::Decoded(_)) {
-        if seen.label_colour_seen {
+    // A label whose key fields cannot be read (at most one) identifies nothing.
+    let key_fields_read = KEY_FIELDS.iter().filter(|f| label.get(**f).is_some_and(|p| p.well_formed)).count();
+    if key_fields_read <= 1 && !matches!(seen.qr, QrRead::Decoded(_)) {
+        if seen.label_colour_seen || label.title_found || !label.fields.is_empty() {
             f.error("label.unreadable", None, "标签无法识读，请擦净或更换标签后重新核验", "The label cannot be read; clean or replace it and check again");
         } else {
             f.error("label.missing", None, "容器上未见危险废物标签，不得入库", "No hazardous-waste label on the container; it must not be stored");
@@ -263,7 +268,9 @@ pub fn check(
         }
     }
     let printed_date = label.date();
-    check_id_code(&mut f, label, seen.qr, settings, code.as_deref(), printed_date, slip);
+    // A code read out of shape is an OCR problem (reported above), not a different code.
+    let good_code = code.as_deref().filter(|_| label.get(LabelField::WasteCode).is_some_and(|p| p.well_formed));
+    check_id_code(&mut f, label, seen.qr, settings, good_code, printed_date, slip);
     check_qr(&mut f, label, seen.qr, settings);
     if let Some(d) = printed_date
         && d > intake_date
@@ -422,7 +429,8 @@ fn check_slip(f: &mut Findings, label: &ParsedLabel, slip: &IntakeSlip, settings
         (LabelField::Company, slip.company.name.as_str(), "slip.company_mismatch"),
     ];
     for (field, declared, code) in pairs {
-        let Some(printed) = label.get(field) else { continue };
+        // Fields read out of shape were reported as such; comparing them would blame the firm for the OCR.
+        let Some(printed) = label.get(field).filter(|p| p.well_formed) else { continue };
         if !same_value(field, declared, &printed.value, settings) {
             f.error_on(
                 code,
@@ -681,6 +689,12 @@ mod tests {
         let (f, v) = check(&seen, Some(&slip()), day, &Catalogue::builtin(), &CheckSettings::default());
         assert_eq!((f[0].code, v), ("label.missing", Verdict::Reject));
         let seen = Observed { label: &empty, label_colour_seen: true, qr: &QrRead::NotFound };
+        let (f, v) = check(&seen, Some(&slip()), day, &Catalogue::builtin(), &CheckSettings::default());
+        assert_eq!((f[0].code, v), ("label.unreadable", Verdict::Reject));
+        // The title and one field: still nothing that identifies the waste.
+        let mut scraps = ParsedLabel { title_found: true, ..Default::default() };
+        scraps.fields.push(field(LabelField::Date, "2026-11-02"));
+        let seen = Observed { label: &scraps, label_colour_seen: false, qr: &QrRead::NotFound };
         let (f, v) = check(&seen, Some(&slip()), day, &Catalogue::builtin(), &CheckSettings::default());
         assert_eq!((f[0].code, v), ("label.unreadable", Verdict::Reject));
         let mut medical = good_label();

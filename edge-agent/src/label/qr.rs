@@ -41,10 +41,21 @@ pub struct QrPayload {
 }
 
 /// Finds and decodes the QR code in a grey picture; None if there is none or it cannot be read.
+/// A blurred code often decodes at half size, a small one at one and a half
+/// times: those are tried when the picture as it is fails.
 pub fn decode(luma: &image::GrayImage) -> Option<(String, Vec<[f32; 2]>)> {
+    decode_at(luma, 1.0).or_else(|| [0.5, 1.5].into_iter().find_map(|scale| {
+        let (w, h) = luma.dimensions();
+        let (sw, sh) = (((w as f32 * scale) as u32).max(1), ((h as f32 * scale) as u32).max(1));
+        let scaled = image::imageops::resize(luma, sw, sh, image::imageops::FilterType::Triangle);
+        decode_at(&scaled, scale)
+    }))
+}
+
+fn decode_at(luma: &image::GrayImage, scale: f32) -> Option<(String, Vec<[f32; 2]>)> {
     let (w, h) = luma.dimensions();
     let result = rxing::helpers::detect_in_luma_slice(luma.as_raw(), w, h, Some(BarcodeFormat::QR_CODE)).ok()?;
-    let corners = result.getPoints().iter().map(|p| [p.x, p.y]).collect();
+    let corners = result.getPoints().iter().map(|p| [p.x / scale, p.y / scale]).collect();
     Some((result.getText().to_string(), corners))
 }
 

@@ -16,6 +16,8 @@ use serde::Serialize;
 pub enum Defect {
     /// A container with no label at all.
     NoLabel,
+    /// A label too smeared, faded or wet to read.
+    Unreadable,
     /// A code that is not in the catalogue.
     UnknownCode,
     /// Category is not the code's last two digits.
@@ -38,8 +40,9 @@ pub enum Defect {
 }
 
 impl Defect {
-    pub const ALL: [Defect; 13] = [
+    pub const ALL: [Defect; 14] = [
         Self::NoLabel,
+        Self::Unreadable,
         Self::UnknownCode,
         Self::CategoryNotCode,
         Self::WrongHazards,
@@ -58,6 +61,7 @@ impl Defect {
     pub fn finding(self) -> &'static str {
         match self {
             Self::NoLabel => "label.missing",
+            Self::Unreadable => "label.unreadable",
             Self::UnknownCode => "code.unknown",
             Self::CategoryNotCode => "category.code_mismatch",
             Self::WrongHazards => "hazards.inconsistent",
@@ -131,7 +135,7 @@ pub fn case_with(seed: u64, index: usize, defect: Option<Defect>, severity: Opti
         pick.unwrap_or(&entries[start])
     };
     match defect {
-        None | Some(Defect::NoLabel) => {}
+        None | Some(Defect::NoLabel) | Some(Defect::Unreadable) => {}
         Some(Defect::UnknownCode) => {
             // Same category, an industry/sequence pair the catalogue lacks.
             let cat = &content.category[2..];
@@ -184,7 +188,11 @@ pub fn case_with(seed: u64, index: usize, defect: Option<Defect>, severity: Opti
     };
     let size_mm = [100.0, 150.0, 150.0, 200.0][rng.usize(..4)];
     let style = LabelStyle { layout, size_mm, px_per_mm: 800.0 / size_mm };
-    let damage = SceneDamage::random(&mut rng, severity);
+    let mut damage = SceneDamage::random(&mut rng, severity);
+    if defect == Some(Defect::Unreadable) {
+        // Smeared beyond reading: no stroke of the text survives.
+        damage.blur_sigma = 9.0;
+    }
     let scene = if defect == Some(Defect::NoLabel) {
         render_scene(None, &damage, &mut rng, 1280, 960)
     } else {
