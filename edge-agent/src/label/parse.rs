@@ -447,9 +447,10 @@ struct Piece {
     row: usize,
     text: String,
     confidence: f32,
-    /// De-rotated x extent and height.
+    /// De-rotated x extent, centre y and height.
     x0: f32,
     x1: f32,
+    cy: f32,
     height: f32,
     /// Picture pixels.
     bounds: [f32; 4],
@@ -523,10 +524,12 @@ impl<'a> Reader<'a> {
                     }
                     Segment::Text(range) => {
                         let Some(piece) = self.piece_trimmed(b, row, range) else { continue };
-                        let target = open.filter(|&d| self.near_right(d, piece.x0)).or_else(|| self.continuation(&piece));
+                        let target = open
+                            .filter(|&d| self.near_right(d, piece.x0) || self.stacked_on(d, &piece))
+                            .or_else(|| self.continuation(&piece));
                         match target {
                             Some(d) => {
-                                self.drafts[d].values.push(piece);
+                                self.add_value(d, piece);
                                 self.drafts[d].last_row = row;
                                 // The rest of a wrapped row continues the same value.
                                 open = Some(d);
@@ -545,6 +548,18 @@ impl<'a> Reader<'a> {
     /// Text starting at `x0` is close enough right of draft `d`'s key (or its value so far)
     /// to be read with it: table cells leave a gap after the key, words in a value do not.
     /// Text overlapping what it would follow is another line (noise on top of a value).
+    /// Adds a value piece; a line stacked above the last one (two lines of a
+    /// wrapped value that fell into one row) goes before it.
+    fn add_value(&mut self, d: usize, piece: Piece) {
+        let values = &mut self.drafts[d].values;
+        let above_last = values.last().is_some_and(|last| stacked(last, &piece, self.line_height) && piece.cy < last.cy);
+        if above_last {
+            values.insert(values.len() - 1, piece);
+        } else {
+            values.push(piece);
+        }
+    }
+
     fn near_right(&self, d: usize, x0: f32) -> bool {
         let draft = &self.drafts[d];
         if let Some(first) = draft.values.first()
@@ -577,6 +592,16 @@ impl<'a> Reader<'a> {
         });
         let anchor = |d: &Draft| d.values.first().map_or(d.key.x0, |v| v.x0);
         candidates.min_by(|a, b| (piece.x0 - anchor(a.1)).abs().total_cmp(&(piece.x0 - anchor(b.1)).abs())).map(|(i, _)| i)
+    }
+
+    /// `piece` is another line of draft `d`'s wrapping value in the same row:
+    /// it starts where the value does, one line above or below it.
+    fn stacked_on(&self, d: usize, piece: &Piece) -> bool {
+        let draft = &self.drafts[d];
+        let Some(last) = draft.values.last() else { return false };
+        // A line above the last one comes before it: "the value so far is complete" does not apply.
+        let excluded = if piece.cy < last.cy { looks_like_other_row(&piece.text) } else { starts_another_field(draft, &piece.text) };
+        wraps(draft.field) && stacked(last, piece, self.line_height) && looks_like_text(&piece.text) && !excluded
     }
 
     /// Unclaimed text on the row just above `key`, right of it: the first line of a
@@ -622,6 +647,7 @@ impl<'a> Reader<'a> {
             confidence: bx.confidence,
             x0: bx.x0 + f0 * width,
             x1: bx.x0 + f1 * width,
+            cy: bx.cy,
             height: bx.height,
             bounds: [min(&xs), min(&ys), max(&xs), max(&ys)],
         }
@@ -660,6 +686,11 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Two pieces that start at about the same x on different text lines.
+fn stacked(a: &Piece, b: &Piece, h: f32) -> bool {
+    (a.x0 - b.x0).abs() <= 1.5 * h && (a.cy - b.cy).abs() >= 0.5 * h.min(a.height).min(b.height)
+}
+
 /// Whether `piece` on a later row can continue draft `d`.
 fn continues(d: &Draft, piece: &Piece, h: f32) -> bool {
     let Some(first) = d.values.first() else {
@@ -685,11 +716,16 @@ fn continues(d: &Draft, piece: &Piece, h: f32) -> bool {
 /// misread key leaves its colon, a phone number is a long digit run, and a
 /// company name that already ends like one is complete.
 fn starts_another_field(d: &Draft, text: &str) -> bool {
-    let longest_digits = text.split(|c: char| !c.is_ascii_digit()).map(str::len).max().unwrap_or(0);
     let so_far: String = d.values.iter().map(|v| v.text.as_str()).collect();
     let complete_company =
         d.field == LabelField::Company && ["公司", "厂", "中心", "研究院", "研究所", "医院", "学校", "大学"].iter().any(|e| so_far.trim_end().ends_with(e));
-    text.contains(':') || longest_digits >= 5 || complete_company
+    looks_like_other_row(text) || complete_company
+}
+
+/// A misread key's colon, or a phone number's long digit run.
+fn looks_like_other_row(text: &str) -> bool {
+    let longest_digits = text.split(|c: char| !c.is_ascii_digit()).map(str::len).max().unwrap_or(0);
+    text.contains(':') || longest_digits >= 5
 }
 
 /// Enough real text to be a wrapped line rather than a pictogram read as a glyph or two.
@@ -1251,6 +1287,23 @@ mod tests {
     }
 
     const ID: &str = "91350100M000100Y439002490820261102001";
+
+    #[test]
+    fn two_lines_of_a_value_that_fall_into_the_key_s_row_are_read_top_to_bottom() {
+        // The key is centred on its two value lines, so all three make one row; the
+        // lower line starts a pixel further left, so it comes first in x order.
+        let lines = vec![
+            at("产生/收集单位", 40.0, 160.0),
+            at("北京天宇智能装", 301.0, 150.0),
+            at("备制造有限公司", 300.0, 170.0),
+            at("联系人:刘海燕", 40.0, 220.0),
+        ];
+        for order in [lines.clone(), lines.iter().rev().cloned().collect()] {
+            let label = parse_label(&order);
+            assert_eq!(label.value(LabelField::Company), Some("北京天宇智能装备制造有限公司"), "{:?}", values(&label));
+            assert_eq!(label.value(LabelField::ContactPerson), Some("刘海燕"));
+        }
+    }
 
     #[test]
     fn keys_whose_first_characters_are_cut_off_are_still_keys() {
