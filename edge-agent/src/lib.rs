@@ -1,7 +1,8 @@
 //! The edge vision agent. The pipeline reads in folder order:
 //! capture -> vision -> inference -> task -> event -> outbox -> mqtt, with
 //! `agent` running it and `config` / `commands` around it; `calibration`
-//! holds each camera's zones, homography and reference picture.
+//! holds each camera's zones, homography and reference picture; `ocr` and
+//! `label` read and check hazardous-waste labels for the intake task.
 
 pub mod agent;
 pub mod backoff;

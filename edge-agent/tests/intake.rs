@@ -172,7 +172,7 @@ fn bad_pictures_and_bad_slips_are_named_with_the_fix() {
 
 #[test]
 fn the_agent_reads_a_container_once_it_stands_still_and_publishes_the_intake_with_its_slip() {
-    use common::mqtt::{Collector, assert_valid, free_port, wait_for_port};
+    use common::mqtt::{Collector, ReplayAgent, assert_valid};
     use std::time::Duration;
     let dir = tempfile::tempdir().unwrap();
     let c = light_case(3, None);
@@ -200,48 +200,10 @@ fn the_agent_reads_a_container_once_it_stands_still_and_publishes_the_intake_wit
     let list = dir.path().join("frames.txt");
     let frames: Vec<String> = std::iter::repeat_n(empty_path.display().to_string(), 100).chain(std::iter::repeat_n(container.display().to_string(), 40)).collect();
     std::fs::write(&list, frames.join("\n")).unwrap();
-    let port = free_port();
-    let config = format!(
-        r#"site = "pod-07"
-device_id = "edge-1"
-models_dir = "{models}"
-[[tasks]]
-id = "intake-check"
-kind = "intake"
-still_for = "1s"
-facility_code = "BDA-POD07-KU01"
-facility_type = "贮存库"
-[[cameras]]
-id = "intake-1"
-source = {{ kind = "replay", path = "{list}", fps = 10 }}
-calibration = "{cal}"
-tasks = ["intake-check"]
-[mqtt]
-broker = "embedded"
-embedded_listen = "127.0.0.1:{port}"
-heartbeat_interval = "1s"
-[storage]
-dir = "{state}"
-"#,
-        models = models_dir().display(),
-        list = list.display(),
-        cal = cal.display(),
-        state = dir.path().join("state").display()
-    );
-    let config_path = dir.path().join("agent.toml");
-    std::fs::write(&config_path, config).unwrap();
-    let log = std::fs::File::create(dir.path().join("agent.log")).unwrap();
-    let mut child = Command::new(bin())
-        .args(["run", "--config"])
-        .arg(&config_path)
-        .args(["--max-frames", "140", "--output"])
-        .arg(dir.path().join("results.jsonl"))
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    assert!(wait_for_port(port, Duration::from_secs(30)));
+    let task = "id = \"intake-check\"\nkind = \"intake\"\nstill_for = \"1s\"\nfacility_code = \"BDA-POD07-KU01\"\nfacility_type = \"贮存库\"";
+    let mut agent = ReplayAgent::start(dir.path(), task, "intake-check", "intake-1", &list, &cal, 140);
     let base = "zwaste/v1/pod-07/edge-1";
-    let sub = Collector::start(&format!("127.0.0.1:{port}"), &format!("{base}/#"), false);
+    let sub = Collector::start(&agent.broker(), &format!("{base}/#"), false);
     // Declare the slip once the agent is online (it subscribes to its commands on connect).
     sub.wait_for("the agent online", Duration::from_secs(30), |m| m.iter().any(|x| x.topic.ends_with("/status") && x.json()["state"] == "online"));
     let mut slip = serde_json::to_value(&c.slip).unwrap();
@@ -253,8 +215,8 @@ dir = "{state}"
         std::thread::sleep(Duration::from_millis(100));
     }
     let got = sub.snapshot();
-    let status = child.wait().unwrap();
-    let log = std::fs::read_to_string(dir.path().join("agent.log")).unwrap();
+    let status = agent.child.wait().unwrap();
+    let log = agent.log_text();
     let topics: Vec<_> = got.iter().map(|m| m.topic.as_str()).collect();
     assert!(done(&got), "no intake event and picture; received {topics:?}\n{log}");
     assert!(status.success(), "{log}");

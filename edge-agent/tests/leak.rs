@@ -145,58 +145,20 @@ fn a_frame_of_another_size_or_a_corrupt_frame_is_named_not_fatal_or_silently_jud
 
 #[test]
 fn the_agent_publishes_a_schema_valid_leak_alert_with_its_picture_and_calibration_over_mqtt() {
-    use common::mqtt::{Collector, assert_valid, free_port, wait_for_port};
+    use common::mqtt::{Collector, ReplayAgent, assert_valid};
     use std::time::Duration;
     let dir = tempfile::tempdir().unwrap();
     let (cal, frames, _, _) = leak_then_mopped(dir.path());
     // The replay runs ten times faster than the footage: the settings follow.
     let list = dir.path().join("frames.txt");
     std::fs::write(&list, frames.iter().take(70).map(|f| f.display().to_string()).collect::<Vec<_>>().join("\n")).unwrap();
-    let port = free_port();
-    let config = format!(
-        r#"site = "pod-07"
-device_id = "edge-1"
-models_dir = "{models}"
-[[tasks]]
-id = "leak-watch"
-kind = "leak"
-persist = "400ms"
-persist_after_motion = "2s"
-clear_after = "2s"
-[[cameras]]
-id = "sim-pod"
-source = {{ kind = "replay", path = "{list}", fps = 10 }}
-calibration = "{cal}"
-tasks = ["leak-watch"]
-[mqtt]
-broker = "embedded"
-embedded_listen = "127.0.0.1:{port}"
-heartbeat_interval = "1s"
-[storage]
-dir = "{state}"
-"#,
-        models = models_dir().display(),
-        list = list.display(),
-        cal = cal.display(),
-        state = dir.path().join("state").display()
-    );
-    let config_path = dir.path().join("agent.toml");
-    std::fs::write(&config_path, config).unwrap();
-    let log = std::fs::File::create(dir.path().join("agent.log")).unwrap();
-    let mut child = Command::new(bin())
-        .args(["run", "--config"])
-        .arg(&config_path)
-        .args(["--max-frames", "70", "--output"])
-        .arg(dir.path().join("results.jsonl"))
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    assert!(wait_for_port(port, Duration::from_secs(30)));
-    let sub = Collector::start(&format!("127.0.0.1:{port}"), "zwaste/v1/pod-07/edge-1/#", false);
+    let task = "id = \"leak-watch\"\nkind = \"leak\"\npersist = \"400ms\"\npersist_after_motion = \"2s\"\nclear_after = \"2s\"";
+    let mut agent = ReplayAgent::start(dir.path(), task, "leak-watch", "sim-pod", &list, &cal, 70);
+    let sub = Collector::start(&agent.broker(), "zwaste/v1/pod-07/edge-1/#", false);
     let got = sub.wait_for("a leak alert and its picture", Duration::from_secs(60), |m| {
         m.iter().any(|x| x.topic.ends_with("/events/leak")) && m.iter().any(|x| x.topic.contains("/evidence/"))
     });
-    let _ = child.wait();
+    let _ = agent.child.wait();
     let leak = got.iter().find(|x| x.topic.ends_with("/events/leak")).unwrap().json();
     assert_valid("event", &leak);
     assert_eq!((leak["verdict"].as_str(), leak["priority"].as_str()), (Some("suspected"), Some("alert")), "{leak}");

@@ -456,3 +456,49 @@ pub fn assert_valid(stem: &str, value: &serde_json::Value) {
     let errors: Vec<String> = v.iter_errors(value).map(|e| format!("{} at {}", e, e.instance_path())).collect();
     assert!(errors.is_empty(), "payload does not match {stem}.schema.json: {errors:?}\n{value:#}");
 }
+
+/// An agent (`edge-agent run`) on one replayed camera at 10 fps with the embedded
+/// broker, site `pod-07`, device `edge-1`; its state, log and results under `dir`.
+pub struct ReplayAgent {
+    pub child: std::process::Child,
+    pub port: u16,
+    pub log: PathBuf,
+}
+
+impl ReplayAgent {
+    /// `task` is the body of one `[[tasks]]` table (id, kind and settings) that the
+    /// camera `camera` runs; `frames` a list file; it stops after `max_frames`.
+    pub fn start(dir: &Path, task: &str, task_id: &str, camera: &str, frames: &Path, calibration: &Path, max_frames: u64) -> Self {
+        let port = free_port();
+        let config = format!(
+            "site = \"pod-07\"\ndevice_id = \"edge-1\"\nmodels_dir = \"{models}\"\n[[tasks]]\n{task}\n\
+             [[cameras]]\nid = \"{camera}\"\nsource = {{ kind = \"replay\", path = \"{list}\", fps = 10 }}\ncalibration = \"{cal}\"\ntasks = [\"{task_id}\"]\n\
+             [mqtt]\nbroker = \"embedded\"\nembedded_listen = \"127.0.0.1:{port}\"\nheartbeat_interval = \"1s\"\n[storage]\ndir = \"{state}\"\n",
+            models = super::models_dir().display(),
+            list = frames.display(),
+            cal = calibration.display(),
+            state = dir.join("state").display()
+        );
+        let config_path = dir.join("agent.toml");
+        std::fs::write(&config_path, config).unwrap();
+        let log = dir.join("agent.log");
+        let child = std::process::Command::new(super::bin())
+            .args(["run", "--config"])
+            .arg(&config_path)
+            .args(["--max-frames", &max_frames.to_string(), "--output"])
+            .arg(dir.join("results.jsonl"))
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        assert!(wait_for_port(port, Duration::from_secs(30)), "the agent's embedded broker did not start");
+        Self { child, port, log }
+    }
+
+    pub fn broker(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
