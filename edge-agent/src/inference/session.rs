@@ -122,43 +122,43 @@ impl ModelSession {
 
     /// Runs the model on one input tensor and copies out the named outputs.
     pub fn run(&self, input: ArrayViewD<'_, f32>, output_names: &[&str]) -> Result<Outputs, InferenceError> {
-        let tensor = TensorRef::from_array_view(input).map_err(|e| InferenceError::model(self.name(), e))?;
-        let mut session = self.lock();
-        let outputs = session
-            .run(ort::inputs![self.manifest.input.name.as_str() => tensor])
-            .map_err(|e| InferenceError::model(self.name(), e))?;
-        let mut copied = Outputs::new();
-        for name in output_names {
-            let value = outputs
-                .get(*name)
-                .ok_or_else(|| InferenceError::model(self.name(), format!("model produced no output `{name}`")))?;
-            let array = value.try_extract_array::<f32>().map_err(|e| InferenceError::model(self.name(), e))?;
-            copied.insert((*name).to_string(), array.to_owned());
-        }
-        Ok(copied)
+        self.run_then(input, |outputs| {
+            let mut copied = Outputs::new();
+            for name in output_names {
+                copied.insert((*name).to_string(), self.output(outputs, name)?.to_owned());
+            }
+            Ok(copied)
+        })
     }
 
     /// Runs the model and hands one output to `read` without copying it out
     /// (a recogniser's [N, T, 18710] scores are megabytes per line).
     pub fn run_with<R>(&self, input: ArrayViewD<'_, f32>, output: &str, read: impl FnOnce(ArrayViewD<'_, f32>) -> R) -> Result<R, InferenceError> {
+        self.run_then(input, |outputs| Ok(read(self.output(outputs, output)?)))
+    }
+
+    /// Runs the model and discards the outputs: the bare `Session::run` cost, for benchmarks.
+    pub fn run_raw(&self, input: ArrayViewD<'_, f32>) -> Result<(), InferenceError> {
+        self.run_then(input, |_| Ok(()))
+    }
+
+    /// One `Session::run` on `input`, its outputs handed to `read` while the session is held.
+    fn run_then<R>(
+        &self,
+        input: ArrayViewD<'_, f32>,
+        read: impl FnOnce(&ort::session::SessionOutputs<'_>) -> Result<R, InferenceError>,
+    ) -> Result<R, InferenceError> {
         let tensor = TensorRef::from_array_view(input).map_err(|e| InferenceError::model(self.name(), e))?;
         let mut session = self.lock();
         let outputs = session
             .run(ort::inputs![self.manifest.input.name.as_str() => tensor])
             .map_err(|e| InferenceError::model(self.name(), e))?;
-        let value = outputs.get(output).ok_or_else(|| InferenceError::model(self.name(), format!("model produced no output `{output}`")))?;
-        let array = value.try_extract_array::<f32>().map_err(|e| InferenceError::model(self.name(), e))?;
-        Ok(read(array))
+        read(&outputs)
     }
 
-    /// Runs the model and discards the outputs: the bare `Session::run` cost, for benchmarks.
-    pub fn run_raw(&self, input: ArrayViewD<'_, f32>) -> Result<(), InferenceError> {
-        let tensor = TensorRef::from_array_view(input).map_err(|e| InferenceError::model(self.name(), e))?;
-        let mut session = self.lock();
-        session
-            .run(ort::inputs![self.manifest.input.name.as_str() => tensor])
-            .map_err(|e| InferenceError::model(self.name(), e))?;
-        Ok(())
+    fn output<'a>(&self, outputs: &'a ort::session::SessionOutputs<'_>, name: &str) -> Result<ArrayViewD<'a, f32>, InferenceError> {
+        let value = outputs.get(name).ok_or_else(|| InferenceError::model(self.name(), format!("model produced no output `{name}`")))?;
+        value.try_extract_array::<f32>().map_err(|e| InferenceError::model(self.name(), e))
     }
 
     /// Output tensor name for a role from the manifest (`logits`, `embedding`, ...).
