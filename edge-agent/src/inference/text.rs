@@ -78,11 +78,11 @@ impl TextAngleClassifier {
     }
 
     pub fn orientation(&self, line: &RgbImage) -> Result<LineOrientation, InferenceError> {
-        Ok(self.orientations(std::slice::from_ref(line))?.remove(0))
+        Ok(self.orientations(&[line])?.remove(0))
     }
 
     /// One batched run for many lines.
-    pub fn orientations(&self, lines: &[RgbImage]) -> Result<Vec<LineOrientation>, InferenceError> {
+    pub fn orientations(&self, lines: &[&RgbImage]) -> Result<Vec<LineOrientation>, InferenceError> {
         let m = &self.session.manifest;
         if lines.is_empty() {
             return Ok(Vec::new());
@@ -144,12 +144,12 @@ impl TextRecognizer {
     }
 
     pub fn recognise(&self, line: &RgbImage) -> Result<RecognisedText, InferenceError> {
-        Ok(self.recognise_batch(std::slice::from_ref(line))?.remove(0))
+        Ok(self.recognise_batch(&[line])?.remove(0))
     }
 
     /// One batched run for many lines; lines of similar width batch best
     /// (each is padded to the widest).
-    pub fn recognise_batch(&self, lines: &[RgbImage]) -> Result<Vec<RecognisedText>, InferenceError> {
+    pub fn recognise_batch(&self, lines: &[&RgbImage]) -> Result<Vec<RecognisedText>, InferenceError> {
         let m = &self.session.manifest;
         if lines.is_empty() {
             return Ok(Vec::new());
@@ -177,7 +177,7 @@ impl TextRecognizer {
 
 /// Prepares each line as the manifest says and stacks them into one tensor,
 /// padding the narrower ones on the right with zeros (PaddleOCR pads the same way).
-fn prepare_batch(session: &ModelSession, lines: &[RgbImage]) -> Result<ndarray::Array4<f32>, InferenceError> {
+fn prepare_batch(session: &ModelSession, lines: &[&RgbImage]) -> Result<ndarray::Array4<f32>, InferenceError> {
     let prepared: Vec<_> = lines.iter().map(|l| session.prepare(l).map(|p| p.tensor)).collect::<Result<_, _>>()?;
     let (c, h) = (prepared[0].shape()[1], prepared[0].shape()[2]);
     let width = prepared.iter().map(|t| t.shape()[3]).max().unwrap_or(1);

@@ -175,7 +175,7 @@ impl OcrEngine {
                     scope.spawn(move || {
                         mine.chunks(RECOGNITION_BATCH)
                             .map(|chunk| {
-                                let pictures: Vec<RgbImage> = chunk.iter().map(|&i| lines[i].clone()).collect();
+                                let pictures: Vec<&RgbImage> = chunk.iter().map(|&i| lines[i]).collect();
                                 Ok(chunk.iter().copied().zip(recognizer.recognise_batch(&pictures)?).collect::<Vec<_>>())
                             })
                             .collect::<Result<Vec<_>, InferenceError>>()
@@ -208,7 +208,7 @@ impl OcrEngine {
             let mut widest: Vec<usize> = (0..crops.len()).collect();
             widest.sort_by_key(|&i| std::cmp::Reverse(crops[i].1.width()));
             widest.truncate(VOTERS);
-            let voters: Vec<RgbImage> = widest.iter().map(|&i| crops[i].1.clone()).collect();
+            let voters: Vec<&RgbImage> = widest.iter().map(|&i| &crops[i].1).collect();
             let votes = angle.orientations(&voters)?;
             let upside_down = votes.iter().filter(|o| o.upside_down && o.confidence >= TURN_CONFIDENCE).count();
             if upside_down * 2 > votes.len() {
@@ -218,7 +218,7 @@ impl OcrEngine {
         }
         for start in (0..crops.len()).step_by(RECOGNITION_BATCH) {
             let end = (start + RECOGNITION_BATCH).min(crops.len());
-            let pictures: Vec<RgbImage> = crops[start..end].iter().map(|(_, c)| c.clone()).collect();
+            let pictures: Vec<&RgbImage> = crops[start..end].iter().map(|(_, c)| c).collect();
             for (i, o) in angle.orientations(&pictures)?.into_iter().enumerate() {
                 if o.upside_down && o.confidence >= TURN_CONFIDENCE {
                     turn(&mut crops[start + i]);
