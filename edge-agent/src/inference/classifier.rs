@@ -24,6 +24,14 @@ pub struct CategoryScore {
     pub confidence: f32,
 }
 
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ItemScore {
+    /// The item as the rules table names it (塑料瓶 ...).
+    pub name: String,
+    pub category: WasteCategory,
+    pub score: f32,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Classification {
     pub top: Vec<LabelScore>,
@@ -32,6 +40,11 @@ pub struct Classification {
     pub category: Option<CategoryScore>,
     /// Mass per category, in `WasteCategory::ALL` order.
     pub category_scores: [f32; 4],
+    /// The most likely item (fine class) and its probability mass, when labels map to items.
+    pub item: Option<ItemScore>,
+    /// Mass per item, in the order of [`ImageClassifier::items`].
+    #[serde(skip)]
+    pub item_scores: Vec<f32>,
     /// L2-normalised pooled features, when the model exports them.
     #[serde(skip)]
     pub embedding: Option<Vec<f32>>,
@@ -51,7 +64,7 @@ impl ImageClassifier {
     pub fn new(session: Arc<ModelSession>) -> Result<Self, InferenceError> {
         let m = session.manifest.clone();
         let labels = m.file_labels()?.ok_or_else(|| InferenceError::model(&m.name, "classifier manifest has no labels file"))?;
-        let categories = m.category_map(&labels)?;
+        let categories = m.category_map(&labels, crate::waste::RulesTable::builtin())?;
         let logits = m.outputs["logits"].clone();
         Ok(Self {
             labels,
@@ -66,6 +79,11 @@ impl ImageClassifier {
 
     pub fn labels(&self) -> &[String] {
         &self.labels
+    }
+
+    /// The items (fine classes) the labels map to, with their built-in category.
+    pub fn items(&self) -> &[(String, WasteCategory)] {
+        self.categories.as_ref().map_or(&[], |m| m.items.as_slice())
     }
 
     /// The smallest decoded size that loses nothing for this model's resize.
@@ -128,19 +146,27 @@ impl ImageClassifier {
             .map(|i| LabelScore { index: i, label: self.labels[i].clone(), score: probs[i] })
             .collect();
         let mut category_scores = [0f32; 4];
+        let mut item_scores = vec![0f32; self.items().len()];
         if let Some(map) = &self.categories {
-            for (p, c) in probs.iter().zip(&map.by_label) {
+            for ((p, c), item) in probs.iter().zip(&map.by_label).zip(&map.item_by_label) {
                 if let Some(c) = c {
                     category_scores[c.index()] += p;
                 }
+                if let Some(i) = item {
+                    item_scores[*i] += p;
+                }
             }
         }
+        let item = top_k_indices(&item_scores, 1).first().filter(|&&i| item_scores[i] > 0.0).map(|&i| {
+            let (name, category) = &self.items()[i];
+            ItemScore { name: name.clone(), category: *category, score: item_scores[i] }
+        });
         let category = WasteCategory::ALL
             .into_iter()
             .max_by(|a, b| category_scores[a.index()].total_cmp(&category_scores[b.index()]))
             .filter(|c| category_scores[c.index()] >= self.min_category_confidence)
             .map(|c| CategoryScore { category: c, name_zh: c.name_zh(), confidence: category_scores[c.index()] });
-        Classification { top, category, category_scores, embedding }
+        Classification { top, category, category_scores, item, item_scores, embedding }
     }
 }
 

@@ -198,7 +198,7 @@ pub struct Labels {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CategoryMapSpec {
-    /// A TOML file with one array of labels per category.
+    /// A TOML file with an `[items]` table: item (fine class, a name in the rules table) -> model labels.
     pub file: PathBuf,
 }
 
@@ -313,37 +313,35 @@ impl ModelManifest {
     }
 
     /// The label -> category map, resolved to label indices.
-    pub fn category_map(&self, labels: &[String]) -> Result<Option<CategoryMap>, ManifestError> {
+    /// Label -> item (fine class) from the manifest's file, and each item's
+    /// category from the rules table. An item the rules do not know is an error.
+    pub fn category_map(&self, labels: &[String], rules: &crate::waste::RulesTable) -> Result<Option<CategoryMap>, ManifestError> {
         let Some(spec) = &self.categories else { return Ok(None) };
         let path = self.dir.join(&spec.file);
+        let invalid = |message: String| ManifestError::Invalid { path: path.clone(), message };
         let text = fs::read_to_string(&path).map_err(|source| ManifestError::Read { path: path.clone(), source })?;
-        let by_category: BTreeMap<String, Vec<String>> =
-            toml::from_str(&text).map_err(|e| ManifestError::Invalid { path: path.clone(), message: e.to_string() })?;
-        let mut map = CategoryMap { by_label: vec![None; labels.len()] };
-        for (category, names) in by_category {
-            let category: WasteCategory = category
-                .parse()
-                .map_err(|e: crate::waste::UnknownCategory| ManifestError::Invalid { path: path.clone(), message: e.to_string() })?;
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct ItemsFile {
+            items: BTreeMap<String, Vec<String>>,
+        }
+        let file: ItemsFile = toml::from_str(&text).map_err(|e| invalid(e.message().trim().to_string()))?;
+        let mut map = CategoryMap { by_label: vec![None; labels.len()], item_by_label: vec![None; labels.len()], items: vec![] };
+        for (item, names) in file.items {
+            let rule = rules.lookup(&item).ok_or_else(|| {
+                invalid(format!("item `{item}` is not in the rules table ({}); add it there or use one of its names", rules.name))
+            })?;
+            let item_index = map.items.len();
+            map.items.push((rule.name.clone(), rule.category));
             for name in names {
-                let mut found = false;
-                for (i, label) in labels.iter().enumerate() {
-                    if *label == name {
-                        if let Some(previous) = map.by_label[i].filter(|c| *c != category) {
-                            return Err(ManifestError::Invalid {
-                                path: path.clone(),
-                                message: format!("label `{name}` is mapped to both {previous} and {category}"),
-                            });
-                        }
-                        map.by_label[i] = Some(category);
-                        found = true;
-                    }
+                let Some(i) = labels.iter().position(|l| *l == name) else {
+                    return Err(invalid(format!("label `{name}` (under {item}) is not one of the model's labels")));
+                };
+                if let Some(previous) = map.item_by_label[i] {
+                    return Err(invalid(format!("label `{name}` is mapped to both {} and {item}", map.items[previous].0)));
                 }
-                if !found {
-                    return Err(ManifestError::Invalid {
-                        path: path.clone(),
-                        message: format!("label `{name}` (under {category}) is not one of the model's labels"),
-                    });
-                }
+                map.item_by_label[i] = Some(item_index);
+                map.by_label[i] = Some(rule.category);
             }
         }
         Ok(Some(map))
@@ -357,7 +355,12 @@ impl ModelManifest {
 /// Label index -> waste category (None: the label says nothing about waste).
 #[derive(Debug, Clone)]
 pub struct CategoryMap {
+    /// Each label's category (through its item), or None for labels that say nothing about waste.
     pub by_label: Vec<Option<WasteCategory>>,
+    /// Each label's item, an index into `items`.
+    pub item_by_label: Vec<Option<usize>>,
+    /// (item name as the rules table names it, its category).
+    pub items: Vec<(String, WasteCategory)>,
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {

@@ -2,6 +2,10 @@
 //!
 //! Stable machine codes are English words; display names are Chinese first.
 
+pub mod rules;
+
+pub use rules::{RuleItem, RulesTable};
+
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -57,6 +61,16 @@ impl WasteCategory {
             Self::Recyclable => "蓝色",
             Self::Hazardous => "红色",
             Self::Other => "灰色",
+        }
+    }
+
+    /// The bin colour as a stable code (green, blue, red, grey).
+    pub fn bin_colour(self) -> &'static str {
+        match self {
+            Self::Kitchen => "green",
+            Self::Recyclable => "blue",
+            Self::Hazardous => "red",
+            Self::Other => "grey",
         }
     }
 
