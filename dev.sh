@@ -9,9 +9,11 @@ cd "$(dirname "$0")"
 # Build: bindgen for nokhwa (libclang), cmake + nasm for libjpeg-turbo.
 BUILD_PKGS=(build-essential pkg-config libclang-dev cmake nasm python3 python3-venv python3-pip)
 # Tests: real photos, a Chinese font for rendered labels, a local RTSP server,
-# and Mosquitto (tests start private brokers; some use one at 127.0.0.1:1883).
+# Mosquitto (tests start private brokers; some use one at 127.0.0.1:1883), and
+# headless Chromium + chromedriver for the station display's page tests.
 TEST_PKGS=(opencv-doc fonts-wqy-microhei python3-gi gir1.2-gst-rtsp-server-1.0
-  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly mosquitto)
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly mosquitto
+  chromium chromium-driver)
 
 # The MQTT tests use a broker at 127.0.0.1:1883; start one if none listens.
 ensure_broker() {

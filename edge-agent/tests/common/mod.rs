@@ -3,6 +3,7 @@
 //! command runs it first).
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod mqtt;
 
 use std::path::{Path, PathBuf};
