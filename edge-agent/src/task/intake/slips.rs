@@ -97,15 +97,7 @@ impl SlipBook {
 
     fn save(&self, slips: &VecDeque<IntakeSlip>) -> Result<(), String> {
         let Some(file) = &self.file else { return Ok(()) };
-        let tmp = file.with_extension("json.tmp");
-        let write = || -> std::io::Result<()> {
-            use std::io::Write;
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&serde_json::to_vec_pretty(slips).unwrap_or_default())?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, file)
-        };
-        write().map_err(|e| format!("cannot store the waiting intake slips in {} ({e}); free disk space", file.display()))
+        crate::fsutil::write_atomic(file, &serde_json::to_vec_pretty(slips).unwrap_or_default()).map_err(|e| format!("cannot store the waiting intake slips in {} ({e}); free disk space", file.display()))
     }
 }
 
