@@ -21,6 +21,9 @@ use crate::mqtt::health::Identity;
 use crate::mqtt::{DriverSettings, MqttService, Topics};
 use crate::outbox::Outbox;
 use crate::task::intake::slips::SlipBook;
+use crate::task::sorting::tally::SortingTallies;
+use crate::web::WebServer;
+use crate::web::station::StationHub;
 use crate::task::{self, Task};
 use pipeline::{LiveCameras, Pipeline};
 use std::io::Write;
@@ -42,13 +45,26 @@ struct Plan {
     config: Config,
     tasks: Vec<(String, Arc<dyn Task>)>,
     stamper: Stamper,
-    /// Declared intake slips; kept across config reloads.
+}
+
+/// What outlives a config reload: the slips, the sorting counts and the display.
+#[derive(Clone)]
+struct Shared {
     slips: Arc<SlipBook>,
+    tallies: Arc<SortingTallies>,
+    display: Option<Arc<StationHub>>,
 }
 
 impl Plan {
-    fn build(config: Config, slips: Arc<SlipBook>) -> Result<Self, AgentError> {
+    fn build(config: Config, shared: &Shared) -> Result<Self, AgentError> {
         let pool = ModelPool::load(&config.models_dir, config.inference.clone())?;
+        let ctx = task::TaskContext {
+            models: &pool,
+            slips: &shared.slips,
+            state_dir: Some(&config.storage.dir),
+            display: shared.display.clone(),
+            tallies: shared.tallies.clone(),
+        };
         let mut tasks: Vec<(String, Arc<dyn Task>)> = Vec::new();
         for t in &config.tasks {
             let cameras: Vec<_> = config
@@ -57,7 +73,7 @@ impl Plan {
                 .filter(|c| c.tasks.contains(&t.id))
                 .filter_map(|c| c.calibrated.clone().map(|cal| (c.id.clone(), cal)))
                 .collect();
-            tasks.push((t.id.clone(), Arc::from(task::build_task(t, &pool, &cameras, &slips)?)));
+            tasks.push((t.id.clone(), Arc::from(task::build_task(t, &cameras, &ctx)?)));
         }
         let topics = topics_of(&config);
         let stamper = Stamper {
@@ -76,7 +92,25 @@ impl Plan {
                     .collect(),
             },
         };
-        Ok(Self { config, tasks, stamper, slips })
+        Ok(Self { config, tasks, stamper })
+    }
+}
+
+/// Serves the station display (and the agent's other local pages) when `[web] listen` is set.
+fn start_web(config: &Config, display: &Arc<StationHub>) -> Option<WebServer> {
+    if config.web.listen.is_empty() {
+        return None;
+    }
+    let addr = config.web.listen.parse().ok()?;
+    match WebServer::start(addr, display.clone()) {
+        Ok(server) => {
+            tracing::info!(url = %format!("http://{}/station", server.local_addr()), "station display served");
+            Some(server)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "the station display is not served; the agent runs on without it");
+            None
+        }
     }
 }
 
@@ -97,7 +131,11 @@ pub fn run(
     std::fs::create_dir_all(&config.storage.dir)
         .map_err(|e| AgentError::Start(format!("cannot create the state folder {} ({e})", config.storage.dir.display())))?;
     let slips = Arc::new(SlipBook::open(&config.storage.dir).map_err(AgentError::Start)?);
-    let plan = Plan::build(config.clone(), slips.clone())?;
+    let display = Arc::new(StationHub::new(config.storage.dir.join("sorting").join("items")));
+    // The station display and its picture folder; a busy port is reported, the agent runs on.
+    let web = start_web(config, &display);
+    let shared = Shared { slips: slips.clone(), tallies: Arc::new(SortingTallies::default()), display: web.as_ref().map(|_| display.clone()) };
+    let plan = Plan::build(config.clone(), &shared)?;
     let outbox = Arc::new(
         Outbox::open(&config.storage.dir, config.storage.outbox_quota_mb.saturating_mul(1024 * 1024))
             .map_err(|e| AgentError::Start(e.to_string()))?,
@@ -119,7 +157,7 @@ pub fn run(
         cameras: config.cameras.iter().map(|c| c.id.clone()).collect(),
         tasks: config.tasks.iter().map(|t| t.id.clone()).collect(),
     };
-    let live = Arc::new(LiveCameras::default());
+    let live = Arc::new(LiveCameras::with_sorting(shared.tallies.clone()));
     let (reload_tx, reload_rx) = mpsc::channel();
     let handler = Arc::new(commands::AgentCommands::new(config, reload_tx, slips));
     let mqtt = MqttService::start(
@@ -164,7 +202,7 @@ pub fn run(
         }
         match reload_rx.recv_timeout(Duration::from_millis(50)) {
             Ok(request) => {
-                let (outcome, next) = reload(&plan, pipeline, request.path.as_path(), &event_tx, &result_tx, limits, &live);
+                let (outcome, next) = reload(&plan, &shared, pipeline, request.path.as_path(), &event_tx, &result_tx, limits, &live);
                 pipeline = next.0;
                 summaries.extend(next.1);
                 if let Some(new_plan) = next.2 {
@@ -186,6 +224,9 @@ pub fn run(
     let _ = writer.join();
     let _ = result_writer.join();
     mqtt.stop();
+    if let Some(web) = web {
+        web.stop();
+    }
     let tally = outbox.tally();
     tracing::info!(waiting = tally.depth(), next_seq = tally.next_seq, evicted_events = tally.evicted_events, "outbox at stop");
     Ok(summaries)
@@ -205,6 +246,7 @@ pub struct ReloadRequest {
 #[allow(clippy::type_complexity)]
 fn reload(
     plan: &Plan,
+    shared: &Shared,
     pipeline: Pipeline,
     path: &std::path::Path,
     events: &mpsc::Sender<StampedEvent>,
@@ -227,7 +269,10 @@ fn reload(
     if format!("{:?}", config.storage) != format!("{:?}", old.storage) {
         restart_required.push("storage");
     }
-    let new_plan = match Plan::build(config, plan.slips.clone()) {
+    if config.web.listen != old.web.listen {
+        restart_required.push("web");
+    }
+    let new_plan = match Plan::build(config, shared) {
         Ok(p) => p,
         Err(e) => return (Err(format!("the new config cannot start: {e}")), (pipeline, vec![], None)),
     };

@@ -25,6 +25,8 @@ fn main() -> ExitCode {
         Command::BenchLeak(args) => commands::bench_leak::bench_leak(args),
         Command::Inspect(args) => commands::inspect::inspect(args),
         Command::BenchIntake(args) => commands::bench_intake::bench_intake(args),
+        Command::Enroll(args) => commands::enroll::enroll(args),
+        Command::BenchSorting(args) => commands::bench_sorting::bench_sorting(args),
     };
     match outcome {
         Ok(code) => code,

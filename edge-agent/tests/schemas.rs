@@ -22,7 +22,7 @@ fn json_files(dir: PathBuf) -> Vec<PathBuf> {
     files
 }
 
-/// `event.sorting-error.json` -> `event`
+/// `event.sorting.json` -> `event`
 fn stem_of(path: &std::path::Path) -> String {
     path.file_name().unwrap().to_str().unwrap().split('.').next().unwrap().to_string()
 }
@@ -65,7 +65,7 @@ fn the_agents_types_read_the_published_examples() {
     use edge_agent::mqtt::commands::Reply;
     use edge_agent::mqtt::health::{Heartbeat, Status};
     let examples = schemas_dir().join("examples");
-    for name in ["event.classification.json", "event.sorting-error.json", "event.intake.json", "event.leak.json", "event.camera.json"] {
+    for name in ["event.classification.json", "event.sorting.json", "event.intake.json", "event.leak.json", "event.camera.json"] {
         let e: Event = serde_json::from_value(read(&examples.join(name))).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(e.seq >= 1);
         // And what the agent writes back out is still valid.

@@ -18,6 +18,9 @@ pub struct AgentCommands {
     cameras: Vec<String>,
     reload: Mutex<mpsc::Sender<ReloadRequest>>,
     pub slips: Arc<SlipBook>,
+    state_dir: std::path::PathBuf,
+    /// The rules a feedback label is checked against (the sorting task's).
+    rules: crate::waste::RulesTable,
 }
 
 impl AgentCommands {
@@ -29,7 +32,14 @@ impl AgentCommands {
             cameras: config.cameras.iter().map(|c| c.id.clone()).collect(),
             reload: Mutex::new(reload),
             slips,
+            state_dir: config.storage.dir.clone(),
+            rules: sorting_rules(config),
         }
+    }
+
+    fn label_feedback(&self, fb: &crate::mqtt::commands::LabelFeedback) -> Result<serde_json::Value, CommandError> {
+        let items = self.state_dir.join("sorting").join("items");
+        crate::task::sorting::feedback::apply(&self.state_dir, &items, fb, &self.rules)
     }
 
     fn intake_slip(&self, slip: IntakeSlip) -> Result<serde_json::Value, CommandError> {
@@ -90,9 +100,19 @@ impl CommandHandler for AgentCommands {
                 "config_sha256": self.config_sha256,
             })),
             Command::IntakeSlip(slip) => self.intake_slip(slip),
+            Command::LabelFeedback(fb) => self.label_feedback(&fb),
             Command::ReloadConfig { .. } => self.reload_config(),
         }
     }
+}
+
+/// The first sorting task's rules table (with its site file), else the built-in one.
+fn sorting_rules(config: &Config) -> crate::waste::RulesTable {
+    let site = config.tasks.iter().find_map(|t| match &t.kind {
+        crate::config::TaskKind::Sorting(c) => c.rules.clone(),
+        _ => None,
+    });
+    site.and_then(|path| crate::waste::RulesTable::with_site_file(&path).ok()).unwrap_or_else(|| crate::waste::RulesTable::builtin().clone())
 }
 
 #[cfg(test)]

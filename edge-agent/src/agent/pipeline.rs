@@ -74,9 +74,20 @@ struct LiveCamera {
 #[derive(Default)]
 pub struct LiveCameras {
     cameras: Mutex<Vec<Arc<LiveCamera>>>,
+    sorting: Arc<crate::task::sorting::tally::SortingTallies>,
+}
+
+impl LiveCameras {
+    pub fn with_sorting(sorting: Arc<crate::task::sorting::tally::SortingTallies>) -> Self {
+        Self { cameras: Mutex::default(), sorting }
+    }
 }
 
 impl HealthSource for LiveCameras {
+    fn sorting(&self) -> Vec<crate::task::sorting::tally::BinReport> {
+        self.sorting.report(crate::event::unix_millis(std::time::SystemTime::now()))
+    }
+
     fn cameras(&self) -> Vec<CameraHealth> {
         let cameras = self.cameras.lock().unwrap_or_else(|e| e.into_inner()).clone();
         cameras

@@ -54,6 +54,7 @@ pub fn bench_events(args: &BenchEventsArgs) -> anyhow::Result<ExitCode> {
     };
     let padding = "x".repeat(args.padding);
     let draft = |i: u64| EventDraft {
+        id: None,
         kind: "bench".into(),
         priority: Priority::Normal,
         camera: "bench-cam".into(),

@@ -204,7 +204,7 @@ pub struct TaskConfig {
 impl<'de> Deserialize<'de> for TaskConfig {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::Error;
-        let (kind, mut body) = tagged::<D>(d, &["classify", "leak", "intake"])?;
+        let (kind, mut body) = tagged::<D>(d, &["classify", "leak", "intake", "sorting"])?;
         let id = match body.remove("id") {
             Some(toml::Value::String(id)) => id,
             _ => return Err(D::Error::custom("missing `id` (a string)")),
@@ -212,6 +212,7 @@ impl<'de> Deserialize<'de> for TaskConfig {
         let kind = match kind.as_str() {
             "leak" => TaskKind::Leak(body_as::<D, _>(body)?),
             "intake" => TaskKind::Intake(Box::new(body_as::<D, _>(body)?)),
+            "sorting" => TaskKind::Sorting(Box::new(body_as::<D, _>(body)?)),
             _ => TaskKind::Classify(body_as::<D, _>(body)?),
         };
         Ok(Self { id, kind })
@@ -226,6 +227,8 @@ pub enum TaskKind {
     Leak(crate::task::leak::LeakTaskConfig),
     /// Hazardous-waste labels at a pod's intake spot, checked against the declared slips.
     Intake(Box<crate::task::intake::IntakeTaskConfig>),
+    /// Household-waste sorting station: items into calibrated bin zones, prompts for wrong ones.
+    Sorting(Box<crate::task::sorting::SortingTaskConfig>),
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -515,6 +518,13 @@ impl Config {
         }
         if let Some(cache) = &mut self.inference.tensorrt_engine_cache {
             resolve(cache);
+        }
+        for task in &mut self.tasks {
+            if let TaskKind::Sorting(c) = &mut task.kind {
+                if let Some(rules) = &mut c.rules {
+                    resolve(rules);
+                }
+            }
         }
         for camera in &mut self.cameras {
             if let SourceConfig::Replay(replay) = &mut camera.source {

@@ -137,6 +137,45 @@ pub fn validate(config: &Config) -> Vec<ConfigIssue> {
                     }
                 }
             }
+            TaskKind::Sorting(c) => {
+                for (field, message) in c.check() {
+                    issues.add(format!("{key}.{field}"), message);
+                }
+                if let Some(catalog) = &catalog {
+                    match catalog.get(&c.classifier) {
+                        Ok(m) if m.kind != ModelKind::ImageClassifier || !m.outputs.contains_key("embedding") => issues.add(
+                            format!("{key}.classifier"),
+                            format!("`{}` must be an image-classifier with an `embedding` output (for enrolled examples)", c.classifier),
+                        ),
+                        Ok(_) => {}
+                        Err(e) => issues.add(format!("{key}.classifier"), e.to_string()),
+                    }
+                    if !c.segmenter.is_empty() {
+                        if let Err(e) = catalog.get(&c.segmenter) {
+                            issues.add(format!("{key}.segmenter"), e.to_string());
+                        }
+                    }
+                }
+                if let Some(rules) = &c.rules {
+                    if let Err(e) = crate::waste::RulesTable::with_site_file(rules) {
+                        issues.add(format!("{key}.rules"), e.to_string());
+                    }
+                }
+                for camera in config.cameras.iter().filter(|cam| cam.tasks.contains(&task.id)) {
+                    let bins = camera.calibrated.as_ref().map(|cal| cal.file.zones.iter().filter(|z| z.kind == crate::calibration::ZoneKind::Bin).count());
+                    match bins {
+                        None => issues.add(
+                            key.to_string(),
+                            format!("camera `{}` runs sorting task `{}` but has no `calibration` with its bin zones: write one (see calibration/README.md) and set it on the camera", camera.id, task.id),
+                        ),
+                        Some(0) => issues.add(
+                            key.to_string(),
+                            format!("the calibration of camera `{}` has no bin zones: add a [[zone]] per bin opening with kind = \"bin\" and its category", camera.id),
+                        ),
+                        Some(_) => {}
+                    }
+                }
+            }
         }
     }
 

@@ -70,17 +70,23 @@ pub fn render_with_contours(frame: &RgbImage, outlines: &[Outline], contours: &[
     for c in contours {
         draw_contour(&mut picture, c, scale);
     }
+    Ok(EvidenceImage { jpeg: encode_jpeg(&picture)?, width: tw, height: th })
+}
+
+/// Encodes a picture as the evidence JPEGs are (libjpeg-turbo, 4:2:0).
+pub fn encode_jpeg(picture: &RgbImage) -> Result<Vec<u8>, EvidenceError> {
+    let (w, h) = picture.dimensions();
+    if w == 0 || h == 0 {
+        return Err(EvidenceError::Empty(w, h));
+    }
     let raw = turbojpeg::Image {
         pixels: picture.as_raw().as_slice(),
-        width: tw as usize,
-        pitch: tw as usize * 3,
-        height: th as usize,
+        width: w as usize,
+        pitch: w as usize * 3,
+        height: h as usize,
         format: turbojpeg::PixelFormat::RGB,
     };
-    let jpeg = turbojpeg::compress(raw, QUALITY, turbojpeg::Subsamp::Sub2x2)
-        .map_err(|e| EvidenceError::Encode(e.to_string()))?
-        .to_vec();
-    Ok(EvidenceImage { jpeg, width: tw, height: th })
+    Ok(turbojpeg::compress(raw, QUALITY, turbojpeg::Subsamp::Sub2x2).map_err(|e| EvidenceError::Encode(e.to_string()))?.to_vec())
 }
 
 fn draw_contour(img: &mut RgbImage, c: &Contour, scale: f32) {

@@ -38,7 +38,10 @@ impl Priority {
 /// What a task found on one frame, before it is stamped.
 #[derive(Debug, Clone)]
 pub struct EventDraft {
-    /// Topic segment: `classification`, `sorting-error`, `intake`, `leak`, ...
+    /// The event id, when the task must know it before stamping (to keep the
+    /// item's picture under it); otherwise a new UUIDv7.
+    pub id: Option<uuid::Uuid>,
+    /// Topic segment: `classification`, `sorting`, `intake`, `leak`, ...
     pub kind: String,
     pub priority: Priority,
     pub camera: String,
@@ -130,7 +133,7 @@ pub struct Stamper {
 
 impl Stamper {
     pub fn stamp(&self, draft: EventDraft) -> StampedEvent {
-        let event_id = uuid::Uuid::now_v7();
+        let event_id = draft.id.unwrap_or_else(uuid::Uuid::now_v7);
         let (evidence, evidence_jpeg) = match draft.evidence {
             Some(image) => (
                 Some(EvidenceRef {
@@ -200,6 +203,7 @@ mod tests {
 
     fn draft() -> EventDraft {
         EventDraft {
+            id: None,
             kind: "classification".into(),
             priority: Priority::Telemetry,
             camera: "cam-1".into(),

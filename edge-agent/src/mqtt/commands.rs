@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 /// Largest command accepted; an intake slip is well under 2 KB.
 pub const MAX_COMMAND_BYTES: usize = 64 * 1024;
 
-const SCHEMAS: [(&str, &str); 3] = [
+const SCHEMAS: [(&str, &str); 4] = [
+    ("label-feedback", include_str!("../../../mqtt-schemas/cmd-label-feedback.schema.json")),
     ("intake-slip", include_str!("../../../mqtt-schemas/cmd-intake-slip.schema.json")),
     ("reload-config", include_str!("../../../mqtt-schemas/cmd-reload-config.schema.json")),
     ("ping", include_str!("../../../mqtt-schemas/cmd-ping.schema.json")),
@@ -42,9 +43,35 @@ pub struct IntakeSlip {
     pub batch_code: Option<String>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FeedbackVerdict {
+    Correct,
+    Wrong,
+}
+
+/// A manager's verdict on an event (`cmd/label-feedback`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabelFeedback {
+    pub request_id: String,
+    pub event_id: String,
+    pub verdict: FeedbackVerdict,
+    #[serde(default)]
+    pub category: Option<crate::waste::WasteCategory>,
+    #[serde(default)]
+    pub label: Option<String>,
+    #[serde(default)]
+    pub reviewer: Option<String>,
+    #[serde(default)]
+    pub comment: Option<String>,
+    #[serde(default)]
+    pub sent_at: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     IntakeSlip(IntakeSlip),
+    LabelFeedback(LabelFeedback),
     ReloadConfig { request_id: String },
     Ping { request_id: String },
 }
@@ -53,6 +80,7 @@ impl Command {
     pub fn name(&self) -> &'static str {
         match self {
             Self::IntakeSlip(_) => "intake-slip",
+            Self::LabelFeedback(_) => "label-feedback",
             Self::ReloadConfig { .. } => "reload-config",
             Self::Ping { .. } => "ping",
         }
@@ -61,6 +89,7 @@ impl Command {
     pub fn request_id(&self) -> &str {
         match self {
             Self::IntakeSlip(s) => &s.request_id,
+            Self::LabelFeedback(f) => &f.request_id,
             Self::ReloadConfig { request_id } | Self::Ping { request_id } => request_id,
         }
     }
@@ -194,6 +223,7 @@ impl CommandParser {
         let field = |key: &str| value.get(key).and_then(|v| v.as_str()).unwrap_or_default().to_string();
         match name {
             "intake-slip" => serde_json::from_value(value.clone()).map(Command::IntakeSlip).map_err(typed),
+            "label-feedback" => serde_json::from_value(value.clone()).map(Command::LabelFeedback).map_err(typed),
             "reload-config" => Ok(Command::ReloadConfig { request_id: field("request_id") }),
             _ => Ok(Command::Ping { request_id: field("request_id") }),
         }

@@ -361,6 +361,7 @@ impl Driver {
             time: crate::event::rfc3339_millis(now),
             uptime_s: (self.started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
             cameras: self.health.cameras(),
+            sorting: self.health.sorting(),
             outbox: OutboxHealth::from_stats(&self.outbox.stats(), unix_millis(now)),
             disk: DiskHealth::of(&self.settings.storage_dir),
             mqtt: self.counters.mqtt_health(),

@@ -69,6 +69,10 @@ pub struct CameraHealth {
 /// Where the pipeline's live figures come from.
 pub trait HealthSource: Send + Sync {
     fn cameras(&self) -> Vec<CameraHealth>;
+    /// Per-bin contamination counts of the sorting tasks (none elsewhere).
+    fn sorting(&self) -> Vec<crate::task::sorting::tally::BinReport> {
+        vec![]
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -122,6 +126,9 @@ pub struct Heartbeat {
     pub disk: DiskHealth,
     pub mqtt: MqttHealth,
     pub commands: CommandHealth,
+    /// Sorting stations: items, wrong items and contamination rate per bin.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sorting: Vec<crate::task::sorting::tally::BinReport>,
 }
 
 impl OutboxHealth {

@@ -3,7 +3,7 @@
 //! `mqtt-schemas/README.md` is the published form of this table.
 
 /// Commands the agent accepts on `cmd/<name>`.
-pub const COMMANDS: [&str; 3] = ["intake-slip", "reload-config", "ping"];
+pub const COMMANDS: [&str; 4] = ["intake-slip", "label-feedback", "reload-config", "ping"];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topics {
@@ -67,6 +67,7 @@ pub const TABLE: &[TopicRow] = &[
     TopicRow { topic: "events/<kind>", direction: "out", qos: 1, retained: false, schema: "event.schema.json", notes: "through the outbox; alerts first after an outage" },
     TopicRow { topic: "evidence/<event-id>", direction: "out", qos: 1, retained: false, schema: "(binary JPEG)", notes: "right after its event; sha256 in the event" },
     TopicRow { topic: "cmd/intake-slip", direction: "in", qos: 1, retained: false, schema: "cmd-intake-slip.schema.json", notes: "declared slip for the next container" },
+    TopicRow { topic: "cmd/label-feedback", direction: "in", qos: 1, retained: false, schema: "cmd-label-feedback.schema.json", notes: "a manager's verdict on an event; a sorting item becomes an enrolled example" },
     TopicRow { topic: "cmd/reload-config", direction: "in", qos: 1, retained: false, schema: "cmd-reload-config.schema.json", notes: "re-read the config file; restart cameras and tasks" },
     TopicRow { topic: "cmd/ping", direction: "in", qos: 1, retained: false, schema: "cmd-ping.schema.json", notes: "liveness check" },
     TopicRow { topic: "reply/<command>", direction: "out", qos: 1, retained: false, schema: "reply.schema.json", notes: "one per command received, ok or error" },

@@ -19,6 +19,7 @@ fn stamper() -> Stamper {
 
 fn event(priority: Priority, picture_bytes: usize) -> StampedEvent {
     stamper().stamp(EventDraft {
+        id: None,
         kind: "test".into(),
         priority,
         camera: "cam".into(),

@@ -22,6 +22,7 @@ mod camera;
 mod floor;
 pub mod intake;
 pub mod label;
+pub mod station;
 mod props;
 mod render;
 mod script;

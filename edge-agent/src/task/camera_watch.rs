@@ -222,6 +222,7 @@ impl CameraWatch {
             (fault.verdict(), message, serde_json::json!({"event": format!("camera.{}", fault.verdict()), "fault": fault_details(fault)}))
         };
         EventDraft {
+            id: None,
             kind: "camera".into(),
             priority: if raised { Priority::Alert } else { Priority::Normal },
             camera: frame.camera.to_string(),

@@ -84,6 +84,7 @@ impl Task for ClassifyTask {
         };
         let message_zh = c.category.as_ref().map(|k| format!("识别为{}（{}）", k.name_zh, top.label));
         vec![EventDraft {
+            id: None,
             kind: "classification".into(),
             priority: Priority::Telemetry,
             camera: frame.camera.to_string(),

@@ -6,6 +6,7 @@ pub mod camera_watch;
 pub mod classify;
 pub mod intake;
 pub mod leak;
+pub mod sorting;
 
 use crate::config::{TaskConfig, TaskKind};
 use crate::event::EventDraft;
@@ -33,6 +34,7 @@ pub enum TaskResult {
     Classification(classify::ClassificationResult),
     Leak(leak::LeakResult),
     Intake(intake::IntakeResult),
+    Sorting(sorting::SortingResult),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,20 +55,58 @@ pub trait Task: Send + Sync {
     fn reset_camera(&self, _camera: &str) {}
 }
 
-/// Builds a task from its config, sharing model sessions through the pool.
-/// `cameras` are the cameras that run it, with their calibrations.
-/// `slips` are the declared intake slips (from `cmd/intake-slip`) intake tasks pair with.
-pub fn build_task(
-    config: &TaskConfig,
-    models: &ModelPool,
-    cameras: &[(String, Arc<Calibration>)],
-    slips: &Arc<intake::slips::SlipBook>,
-) -> Result<Box<dyn Task>, TaskError> {
+/// What tasks share with the agent around them.
+pub struct TaskContext<'a> {
+    /// Model sessions, shared between every task and camera that use a model.
+    pub models: &'a ModelPool,
+    /// Declared intake slips (from `cmd/intake-slip`) intake tasks pair with.
+    pub slips: &'a Arc<intake::slips::SlipBook>,
+    /// The agent's state folder (enrollment, kept item pictures).
+    pub state_dir: Option<&'a std::path::Path>,
+    /// The station display, when the agent serves one.
+    pub display: Option<Arc<crate::web::station::StationHub>>,
+    pub tallies: Arc<sorting::tally::SortingTallies>,
+}
+
+/// Builds a task from its config. `cameras` are the cameras that run it, with their calibrations.
+pub fn build_task(config: &TaskConfig, cameras: &[(String, Arc<Calibration>)], ctx: &TaskContext<'_>) -> Result<Box<dyn Task>, TaskError> {
+    let models = ctx.models;
     match &config.kind {
         TaskKind::Classify(c) => Ok(Box::new(classify::ClassifyTask::new(&config.id, models.classifier(&c.model)?, c))),
         TaskKind::Leak(c) => Ok(Box::new(leak::LeakTask::new(&config.id, c, cameras).map_err(TaskError::Input)?)),
-        TaskKind::Intake(c) => Ok(Box::new(intake::IntakeTask::new(&config.id, c, models, cameras, slips.clone())?)),
+        TaskKind::Intake(c) => Ok(Box::new(intake::IntakeTask::new(&config.id, c, models, cameras, ctx.slips.clone())?)),
+        TaskKind::Sorting(c) => {
+            let classifier = Arc::new(sorting_classifier(&config.id, c, models, ctx.state_dir)?);
+            let context = sorting::SortingContext {
+                classifier,
+                cameras: cameras.to_vec(),
+                items_dir: ctx.state_dir.map(|d| d.join("sorting").join("items")),
+                display: ctx.display.clone(),
+                tallies: ctx.tallies.clone(),
+            };
+            Ok(Box::new(sorting::SortingTask::new(&config.id, c, context).map_err(TaskError::Input)?))
+        }
     }
+}
+
+/// The sorting task's item classifier: its models, its rules table and the box's enrolled examples.
+pub fn sorting_classifier(
+    task: &str,
+    c: &sorting::SortingTaskConfig,
+    models: &ModelPool,
+    state_dir: Option<&std::path::Path>,
+) -> Result<sorting::item::ItemClassifier, TaskError> {
+    let classifier = models.classifier(&c.classifier)?;
+    let segmenter = if c.segmenter.is_empty() {
+        None
+    } else {
+        Some(crate::inference::segmenter::SalientSegmenter::new(models.session(&c.segmenter)?)?)
+    };
+    let rules = match &c.rules {
+        Some(path) => Arc::new(crate::waste::RulesTable::with_site_file(path).map_err(|e| TaskError::Input(format!("task `{task}`: {e}")))?),
+        None => Arc::new(crate::waste::RulesTable::builtin().clone()),
+    };
+    sorting::item::ItemClassifier::new(classifier, segmenter, rules, c.fusion, state_dir).map_err(|e| TaskError::Input(format!("task `{task}`: {e}")))
 }
 
 impl TaskOutput {

@@ -204,7 +204,13 @@ outbox_quota_mb = {quota}
         );
         let path = dir.path().join("agent.toml");
         std::fs::write(&path, config).unwrap();
-        Self { base: format!("zwaste/v1/test-site/{}", spec.device), device: spec.device.clone(), config: path, dir, child: None }
+        Self {
+            base: format!("zwaste/v1/test-site/{}", spec.device),
+            device: spec.device.clone(),
+            config: path,
+            dir,
+            child: None,
+        }
     }
 
     pub fn state_dir(&self) -> PathBuf {
@@ -232,7 +238,8 @@ outbox_quota_mb = {quota}
 
     fn spawn(&mut self, mut command: Command, extra_args: &[&str]) {
         assert!(self.child.is_none());
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("agent.log")).unwrap();
+        let log =
+            std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("agent.log")).unwrap();
         let child = command
             .args(["run", "--config"])
             .arg(&self.config)
@@ -280,7 +287,8 @@ outbox_quota_mb = {quota}
 
     /// The last sequence number the agent committed (it must not be running).
     pub fn committed(&self) -> u64 {
-        let outbox = edge_agent::outbox::Outbox::open(&self.state_dir(), u64::MAX).expect("outbox opens after the agent stopped");
+        let outbox = edge_agent::outbox::Outbox::open(&self.state_dir(), u64::MAX)
+            .expect("outbox opens after the agent stopped");
         outbox.tally().next_seq - 1
     }
 }
@@ -462,18 +470,28 @@ pub fn assert_valid(stem: &str, value: &serde_json::Value) {
 pub struct ReplayAgent {
     pub child: std::process::Child,
     pub port: u16,
+    /// Where its local pages (the station display) are served.
+    pub web_port: u16,
     pub log: PathBuf,
 }
 
 impl ReplayAgent {
     /// `task` is the body of one `[[tasks]]` table (id, kind and settings) that the
     /// camera `camera` runs; `frames` a list file; it stops after `max_frames`.
-    pub fn start(dir: &Path, task: &str, task_id: &str, camera: &str, frames: &Path, calibration: &Path, max_frames: u64) -> Self {
-        let port = free_port();
+    pub fn start(
+        dir: &Path,
+        task: &str,
+        task_id: &str,
+        camera: &str,
+        frames: &Path,
+        calibration: &Path,
+        max_frames: u64,
+    ) -> Self {
+        let (port, web_port) = (free_port(), free_port());
         let config = format!(
             "site = \"pod-07\"\ndevice_id = \"edge-1\"\nmodels_dir = \"{models}\"\n[[tasks]]\n{task}\n\
              [[cameras]]\nid = \"{camera}\"\nsource = {{ kind = \"replay\", path = \"{list}\", fps = 10 }}\ncalibration = \"{cal}\"\ntasks = [\"{task_id}\"]\n\
-             [mqtt]\nbroker = \"embedded\"\nembedded_listen = \"127.0.0.1:{port}\"\nheartbeat_interval = \"1s\"\n[storage]\ndir = \"{state}\"\n",
+             [mqtt]\nbroker = \"embedded\"\nembedded_listen = \"127.0.0.1:{port}\"\nheartbeat_interval = \"1s\"\n[storage]\ndir = \"{state}\"\n[web]\nlisten = \"127.0.0.1:{web_port}\"\n",
             models = super::models_dir().display(),
             list = frames.display(),
             cal = calibration.display(),
@@ -491,7 +509,7 @@ impl ReplayAgent {
             .spawn()
             .unwrap();
         assert!(wait_for_port(port, Duration::from_secs(30)), "the agent's embedded broker did not start");
-        Self { child, port, log }
+        Self { child, port, web_port, log }
     }
 
     pub fn broker(&self) -> String {

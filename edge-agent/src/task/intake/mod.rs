@@ -290,6 +290,7 @@ pub fn draft(i: &Inspection, slip: Option<&IntakeSlip>, task: &str, frame: &Fram
         .fold(None, |m: Option<f32>, c| Some(m.map_or(c, |m| m.min(c))))
         .unwrap_or(0.0);
     EventDraft {
+        id: None,
         kind: "intake".into(),
         priority: if i.verdict == Verdict::Accept { Priority::Normal } else { Priority::Alert },
         camera: frame.camera.to_string(),

@@ -237,6 +237,7 @@ impl Task for LeakTask {
 pub fn draft(update: &LeakUpdate, task: &str, frame: &Frame, with_evidence: bool) -> EventDraft {
     let evidence = with_evidence.then(|| evidence_picture(update, &frame.image)).flatten();
     EventDraft {
+        id: None,
         kind: "leak".into(),
         priority: if update.state == LeakState::Cleared { Priority::Normal } else { Priority::Alert },
         camera: frame.camera.to_string(),
