@@ -277,6 +277,16 @@ mod tests {
     }
 
     #[test]
+    fn the_published_label_feedback_example_parses_and_a_wrong_verdict_needs_its_category() {
+        let example = include_str!("../../../mqtt-schemas/examples/cmd-label-feedback.json");
+        let Command::LabelFeedback(f) = CommandParser::new().parse("label-feedback", example.as_bytes(), false).unwrap() else { panic!("not feedback") };
+        assert_eq!((f.verdict, f.category, f.label.as_deref()), (FeedbackVerdict::Wrong, Some(crate::waste::WasteCategory::Other), Some("大棒骨")));
+        let bad = include_str!("../../../mqtt-schemas/examples/invalid/cmd-label-feedback.wrong-without-category.json");
+        let r = refusal("label-feedback", bad.as_bytes(), false);
+        assert_eq!(r.error.code, ErrorCode::Invalid, "{r:?}");
+    }
+
+    #[test]
     fn each_kind_of_bad_command_gets_its_own_error_code() {
         let mut bad_weight = slip();
         bad_weight["weight_kg"] = serde_json::json!("heavy");
