@@ -1,6 +1,7 @@
 //! The sorting-station screen: prompts for the attendant when an item lands in
 //! the wrong bin, pushed live to every open page over Server-Sent Events.
 
+use crate::waste::WasteCategory;
 use std::convert::Infallible;
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -87,20 +88,18 @@ impl PromptBin {
     /// The bin for a Beijing category code, with its Chinese names and colour;
     /// `None` for an unknown code.
     pub fn for_category(zone: &str, category: &str) -> Option<PromptBin> {
-        let (category_zh, colour, colour_zh) = match category {
-            "kitchen" => ("厨余垃圾", "green", "绿色"),
-            "recyclable" => ("可回收物", "blue", "蓝色"),
-            "hazardous" => ("有害垃圾", "red", "红色"),
-            "other" => ("其他垃圾", "grey", "灰色"),
-            _ => return None,
-        };
-        Some(PromptBin {
+        WasteCategory::ALL.into_iter().find(|c| c.code() == category).map(|c| Self::of(zone, c))
+    }
+
+    /// The bin for a category, named and coloured as `WasteCategory` says.
+    pub fn of(zone: &str, category: WasteCategory) -> PromptBin {
+        PromptBin {
             zone: zone.into(),
-            category: category.into(),
-            category_zh: category_zh.into(),
-            colour: colour.into(),
-            colour_zh: colour_zh.into(),
-        })
+            category: category.code().into(),
+            category_zh: category.name_zh().into(),
+            colour: category.bin_colour().into(),
+            colour_zh: category.bin_colour_zh().into(),
+        }
     }
 
     /// "蓝色可回收物桶", as an attendant says it.

@@ -300,7 +300,7 @@ impl SortingTask {
 
     fn bin_of(&self, camera: &str, category: WasteCategory) -> PromptBin {
         let zone = self.bins.get(camera).and_then(|b| b.iter().find(|b| b.category == category)).map(|b| b.zone.clone()).unwrap_or_default();
-        prompt_bin(&zone, category)
+        PromptBin::of(&zone, category)
     }
 
     /// Keeps the item's picture and what was decided, for the display and for feedback.
@@ -331,16 +331,6 @@ impl SortingTask {
         if self.saved.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 200 == 199 {
             feedback::prune(dir, MAX_ITEM_PICTURES);
         }
-    }
-}
-
-pub fn prompt_bin(zone: &str, category: WasteCategory) -> PromptBin {
-    PromptBin {
-        zone: zone.to_string(),
-        category: category.code().into(),
-        category_zh: category.name_zh().into(),
-        colour: category.bin_colour().into(),
-        colour_zh: category.bin_colour_zh().into(),
     }
 }
 
@@ -429,7 +419,7 @@ impl Task for SortingTask {
             let rule: Option<&RuleItem> = rules.lookup(&item_name);
             let hint = rule.and_then(|r| r.why.clone());
             let expected = self.bin_of(&frame.camera, category);
-            let into = prompt_bin(&o.zone, o.bin);
+            let into = PromptBin::of(&o.zone, o.bin);
             let item = PromptItem { label_zh: item_name.clone(), category: category.code().into(), category_zh: category.name_zh().into(), confidence: o.decision.confidence };
             let verdict = match o.verdict {
                 Verdict::Misclassification => "misclassification",
