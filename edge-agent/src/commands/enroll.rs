@@ -113,9 +113,9 @@ fn add(args: &EnrollArgs, target: &Target) -> anyhow::Result<ExitCode> {
         let outcome = (|| -> anyhow::Result<crate::enroll::Example> {
             let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
             let img = crate::vision::decode_image(&bytes).with_context(|| format!("{} is not a readable JPEG or PNG", path.display()))?;
-            let embedding = classifier.embed(&img)?;
             // The picture kept is the cut-out item, as the camera will see it cut out.
             let cut = classifier.cut_out(&img)?;
+            let embedding = classifier.embed_cut_out(&cut)?;
             let picture_jpeg = crate::event::evidence::encode_jpeg(&cut)?;
             let source = format!("cli:{}", path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
             Ok(classifier.enroll(NewExample { label: label.to_string(), category, source, picture_jpeg, embedding }).map_err(anyhow::Error::msg)?)

@@ -160,8 +160,12 @@ impl ItemClassifier {
 
     /// The embedding of a picture of an item, as enrollment stores it.
     pub fn embed(&self, picture: &RgbImage) -> Result<Vec<f32>, InferenceError> {
-        let item = self.cut_out(picture)?;
-        Ok(self.classifier.classify(&item, 1)?.embedding.unwrap_or_default())
+        self.embed_cut_out(&self.cut_out(picture)?)
+    }
+
+    /// The embedding of an item already cut out with [`cut_out`](Self::cut_out).
+    pub fn embed_cut_out(&self, item: &RgbImage) -> Result<Vec<f32>, InferenceError> {
+        Ok(self.classifier.classify(item, 1)?.embedding.unwrap_or_default())
     }
 
     /// Adds an example to this box's store (feedback from a manager, say).
