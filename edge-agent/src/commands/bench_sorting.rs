@@ -287,6 +287,7 @@ fn latency_run(args: &BenchSortingArgs, photos: &[ItemPhoto], model: &EmbeddingM
 
     // Each prompt belongs to the drop whose item was in view at its frame.
     let mut out = Latency { fps, frames: n_frames, frames_dropped: dropped.load(std::sync::atomic::Ordering::Relaxed), ..Default::default() };
+    let zones: Vec<String> = scene.calibration("bench-station").zones.into_iter().map(|z| z.name).collect();
     let mut latencies = Vec::new();
     let mut firm_latencies = Vec::new();
     let mut prompted = vec![false; drops.len()];
@@ -295,7 +296,7 @@ fn latency_run(args: &BenchSortingArgs, photos: &[ItemPhoto], model: &EmbeddingM
         let wall0_ms = crate::event::unix_millis(wall0);
         let t_s = captured_ms.saturating_sub(wall0_ms) as f64 / 1000.0;
         let zone = prompt["bin"]["zone"].as_str().unwrap_or_default().to_string();
-        let bin = scene.calibration("x").zones.iter().position(|z| z.name == zone);
+        let bin = zones.iter().position(|z| *z == zone);
         let Some(d) = drops.iter().position(|d| Some(d.bin) == bin && t_s >= d.start_s - 0.2 && t_s <= d.start_s + d.hold_s + 1.0) else {
             continue;
         };
