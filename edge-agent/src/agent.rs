@@ -17,6 +17,9 @@ pub use pipeline::CameraSummary;
 use crate::config::Config;
 use crate::event::{AGENT_VERSION, CalibrationRef, Provenance, SCHEMA_VERSION, StampedEvent, Stamper};
 use crate::inference::{InferenceError, ModelPool};
+use crate::model_update::{CurrentPool, ModelUpdater};
+use crate::telemetry::notify::Notifier;
+use crate::telemetry::{Figures, Phase};
 use crate::mqtt::health::Identity;
 use crate::mqtt::{DriverSettings, MqttService, Topics};
 use crate::outbox::Outbox;
@@ -45,19 +48,23 @@ struct Plan {
     config: Config,
     tasks: Vec<(String, Arc<dyn Task>)>,
     stamper: Stamper,
+    pool: Arc<ModelPool>,
 }
 
-/// What outlives a config reload: the slips, the sorting counts and the display.
+/// What outlives a config reload: the slips, the sorting counts, the display,
+/// and a handle on the running models (for model updates).
 #[derive(Clone)]
 struct Shared {
     slips: Arc<SlipBook>,
     tallies: Arc<SortingTallies>,
     display: Option<Arc<StationHub>>,
+    pool: CurrentPool,
 }
 
 impl Plan {
     fn build(config: Config, shared: &Shared) -> Result<Self, AgentError> {
-        let pool = ModelPool::load(&config.models_dir, config.inference.clone())?;
+        // Installed model updates (state folder) take the place of the shipped files.
+        let pool = Arc::new(ModelPool::load_with_updates(&config.models_dir, config.inference.clone(), &config.storage.dir)?);
         let ctx = task::TaskContext {
             models: &pool,
             slips: &shared.slips,
@@ -91,20 +98,21 @@ impl Plan {
                     .filter_map(|c| c.calibrated.as_ref().map(|cal| CalibrationRef { camera: c.id.clone(), sha256: cal.sha256.clone() }))
                     .collect(),
             },
+            models: Some(pool.clone()),
         };
-        Ok(Self { config, tasks, stamper })
+        Ok(Self { config, tasks, stamper, pool })
     }
 }
 
-/// Serves the station display (and the agent's other local pages) when `[web] listen` is set.
-fn start_web(config: &Config, display: &Arc<StationHub>) -> Option<WebServer> {
+/// Serves the station display, /healthz, /readyz and /metrics when `[web] listen` is set.
+fn start_web(config: &Config, display: &Arc<StationHub>, figures: &Arc<Figures>) -> Option<WebServer> {
     if config.web.listen.is_empty() {
         return None;
     }
     let addr = config.web.listen.parse().ok()?;
-    match WebServer::start(addr, display.clone()) {
+    match WebServer::start_with_health(addr, display.clone(), Some(figures.clone())) {
         Ok(server) => {
-            tracing::info!(url = %format!("http://{}/station", server.local_addr()), "station display served");
+            tracing::info!(url = %format!("http://{}/", server.local_addr()), "local pages served: /station, /healthz, /readyz, /metrics");
             Some(server)
         }
         Err(e) => {
@@ -128,18 +136,36 @@ pub fn run(
     results: Box<dyn Write + Send>,
 ) -> Result<Vec<CameraSummary>, AgentError> {
     let started_at = crate::event::rfc3339_millis(std::time::SystemTime::now());
+    let mut notifier = Notifier::from_env();
+    notifier.status("loading models");
     std::fs::create_dir_all(&config.storage.dir)
         .map_err(|e| AgentError::Start(format!("cannot create the state folder {} ({e})", config.storage.dir.display())))?;
     let slips = Arc::new(SlipBook::open(&config.storage.dir).map_err(AgentError::Start)?);
-    let display = Arc::new(StationHub::new(config.storage.dir.join("sorting").join("items")));
-    // The station display and its picture folder; a busy port is reported, the agent runs on.
-    let web = start_web(config, &display);
-    let shared = Shared { slips: slips.clone(), tallies: Arc::new(SortingTallies::default()), display: web.as_ref().map(|_| display.clone()) };
-    let plan = Plan::build(config.clone(), &shared)?;
     let outbox = Arc::new(
         Outbox::open(&config.storage.dir, config.storage.outbox_quota_mb.saturating_mul(1024 * 1024))
             .map_err(|e| AgentError::Start(e.to_string()))?,
     );
+    let tallies = Arc::new(SortingTallies::default());
+    let liveness = Arc::new(crate::telemetry::liveness::Liveness::default());
+    let live = Arc::new(LiveCameras::new(tallies.clone(), liveness.clone()));
+    let figures = {
+        let mut f = Figures::new(&config.site, &config.device_id, live.clone(), outbox.clone(), config.storage.dir.clone());
+        f.liveness = liveness;
+        if let Some(timeout) = notifier.watchdog_timeout() {
+            f.stall_after_ms = timeout.as_millis() as u64;
+        }
+        Arc::new(f)
+    };
+    let display = Arc::new(StationHub::new(config.storage.dir.join("sorting").join("items")));
+    // The local pages come up first, so /healthz answers while the models load;
+    // a busy port is reported and the agent runs on without them.
+    let web = start_web(config, &display, &figures);
+    let shared = Shared { slips: slips.clone(), tallies, display: web.as_ref().map(|_| display.clone()), pool: CurrentPool::default() };
+    let plan = Plan::build(config.clone(), &shared)?;
+    live.set_models(plan.pool.clone());
+    *shared.pool.lock().unwrap_or_else(|e| e.into_inner()) = Some(plan.pool.clone());
+    figures.set_phase(Phase::Starting);
+    notifier.status("models loaded; waiting for the first frames");
     if config.mqtt.is_embedded() {
         crate::mqtt::broker::start_embedded(&config.mqtt.embedded_listen, config.mqtt.protocol)
             .map_err(|e| AgentError::Start(e.to_string()))?;
@@ -157,9 +183,9 @@ pub fn run(
         cameras: config.cameras.iter().map(|c| c.id.clone()).collect(),
         tasks: config.tasks.iter().map(|t| t.id.clone()).collect(),
     };
-    let live = Arc::new(LiveCameras::with_sorting(shared.tallies.clone()));
     let (reload_tx, reload_rx) = mpsc::channel();
-    let handler = Arc::new(commands::AgentCommands::new(config, reload_tx, slips));
+    let updater = ModelUpdater::new(&config.model_updates, &config.storage.dir, &config.models_dir, shared.pool.clone()).map_err(AgentError::Start)?;
+    let handler = Arc::new(commands::AgentCommands::new(config, reload_tx, slips, updater));
     let mqtt = MqttService::start(
         DriverSettings {
             link,
@@ -169,20 +195,19 @@ pub fn run(
             reconnect_min: config.mqtt.reconnect_min,
             reconnect_max: config.mqtt.reconnect_max,
             drain_timeout: config.mqtt.drain_timeout,
-            storage_dir: config.storage.dir.clone(),
         },
         outbox.clone(),
-        live.clone(),
+        figures.clone(),
         handler.clone(),
     )
     .map_err(|e| AgentError::Start(format!("cannot start the MQTT thread: {e}")))?;
 
     let (event_tx, event_rx) = mpsc::channel::<StampedEvent>();
     let writer = {
-        let (outbox, wake, topics) = (outbox.clone(), mqtt.wake(), topics.clone());
+        let (outbox, wake, topics, figures) = (outbox.clone(), mqtt.wake(), topics.clone(), figures.clone());
         std::thread::Builder::new()
             .name("events".into())
-            .spawn(move || write_events(event_rx, &outbox, &wake, &topics))
+            .spawn(move || write_events(event_rx, &outbox, &wake, &topics, &figures))
             .map_err(|e| AgentError::Start(e.to_string()))?
     };
     let (result_tx, result_rx) = mpsc::channel::<task::TaskOutput>();
@@ -200,20 +225,39 @@ pub fn run(
         if pipeline.all_done() || timed_out || stop.load(Ordering::Relaxed) {
             break;
         }
-        match reload_rx.recv_timeout(Duration::from_millis(50)) {
-            Ok(request) => {
-                let (outcome, next) = reload(&plan, &shared, pipeline, request.path.as_path(), &event_tx, &result_tx, limits, &live);
-                pipeline = next.0;
-                summaries.extend(next.1);
-                if let Some(new_plan) = next.2 {
-                    plan = new_plan;
-                }
-                let _ = request.reply.send(outcome);
+        notifier.tick(&figures);
+        // SIGHUP (systemctl reload) and cmd/reload-config take the same path.
+        let request = match reload_rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(request) => Some(request),
+            Err(_) if HANGUP.swap(false, Ordering::Relaxed) => {
+                let (reply, _) = mpsc::channel();
+                tracing::info!(config = %plan.config.path.display(), "SIGHUP: reloading the config");
+                Some(ReloadRequest { path: plan.config.path.clone(), reply })
             }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => {}
+            Err(_) => None,
+        };
+        if let Some(request) = request {
+            notifier.reloading();
+            figures.set_phase(Phase::Reloading);
+            let (outcome, next) = reload(&plan, &shared, pipeline, request.path.as_path(), &event_tx, &result_tx, limits, &live);
+            pipeline = next.0;
+            summaries.extend(next.1);
+            if let Some(new_plan) = next.2 {
+                plan = new_plan;
+                live.set_models(plan.pool.clone());
+                *shared.pool.lock().unwrap_or_else(|e| e.into_inner()) = Some(plan.pool.clone());
+            }
+            match &outcome {
+                Ok(result) => tracing::info!(result = %result, "config reload done"),
+                Err(message) => tracing::error!(%message, "config reload refused; the previous config runs on"),
+            }
+            figures.set_phase(if notifier.is_ready() { Phase::Running } else { Phase::Starting });
+            notifier.reloaded(&figures);
+            let _ = request.reply.send(outcome);
         }
     }
+    figures.set_phase(Phase::Stopping);
+    notifier.stopping();
     // Refuse reloads from now on: a queued request's handler gets its answer
     // (the channel closed) instead of waiting out its timeout.
     drop(reload_rx);
@@ -230,6 +274,14 @@ pub fn run(
     let tally = outbox.tally();
     tracing::info!(waiting = tally.depth(), next_seq = tally.next_seq, evicted_events = tally.evicted_events, "outbox at stop");
     Ok(summaries)
+}
+
+/// Set by SIGHUP; the supervisor loop reloads the config file.
+static HANGUP: AtomicBool = AtomicBool::new(false);
+
+/// Asks the running agent to reload its config file (the SIGHUP handler calls this).
+pub fn request_reload() {
+    HANGUP.store(true, Ordering::Relaxed);
 }
 
 /// What a reload request gets back.
@@ -272,6 +324,20 @@ fn reload(
     if config.web.listen != old.web.listen {
         restart_required.push("web");
     }
+    if format!("{:?}", config.model_updates) != format!("{:?}", old.model_updates) {
+        restart_required.push("model_updates");
+    }
+    // What this reload changes live (cameras and tasks restart; models reload).
+    let mut applied = Vec::new();
+    if format!("{:?}", config.cameras) != format!("{:?}", old.cameras) {
+        applied.push("cameras");
+    }
+    if format!("{:?}", config.tasks) != format!("{:?}", old.tasks) {
+        applied.push("tasks");
+    }
+    if format!("{:?}", config.inference) != format!("{:?}", old.inference) || config.models_dir != old.models_dir {
+        applied.push("inference");
+    }
     let new_plan = match Plan::build(config, shared) {
         Ok(p) => p,
         Err(e) => return (Err(format!("the new config cannot start: {e}")), (pipeline, vec![], None)),
@@ -284,6 +350,7 @@ fn reload(
                 "config_sha256": new_plan.config.sha256,
                 "cameras": new_plan.config.cameras.iter().map(|c| c.id.clone()).collect::<Vec<_>>(),
                 "tasks": new_plan.config.tasks.iter().map(|t| t.id.clone()).collect::<Vec<_>>(),
+                "applied": applied,
                 "restart_required": restart_required,
             });
             (Ok(outcome), (next, summaries, Some(new_plan)))
@@ -306,16 +373,19 @@ fn reload(
 const MAX_UNCOMMITTED: usize = 10_000;
 
 /// Group commit: everything waiting goes into one fsync'd transaction.
-pub(crate) fn write_events(rx: mpsc::Receiver<StampedEvent>, outbox: &Outbox, wake: &tokio::sync::Notify, topics: &Topics) {
+pub(crate) fn write_events(rx: mpsc::Receiver<StampedEvent>, outbox: &Outbox, wake: &tokio::sync::Notify, topics: &Topics, figures: &Figures) {
     let mut pending: Vec<StampedEvent> = Vec::new();
     let mut failures = 0u32;
     let mut closed = false;
     let mut window = CommitWindow::default();
+    let beat = figures.liveness.register("events");
     loop {
+        beat.beat();
         if pending.is_empty() {
-            match rx.recv() {
+            match rx.recv_timeout(Duration::from_secs(1)) {
                 Ok(e) => pending.push(e),
-                Err(_) => break,
+                Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
         }
         loop {
@@ -334,7 +404,9 @@ pub(crate) fn write_events(rx: mpsc::Receiver<StampedEvent>, outbox: &Outbox, wa
         let take = window.size(pending.len());
         match outbox.commit(&mut pending[..take], &|kind| topics.event(kind)) {
             Ok(_) => {
-                pending.drain(..take);
+                for e in pending.drain(..take) {
+                    figures.count_event(&e.event.kind);
+                }
                 window.succeeded();
                 failures = 0;
                 wake.notify_one();

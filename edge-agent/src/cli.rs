@@ -69,6 +69,9 @@ pub enum Command {
     /// on one core, and leave-one-photo-out accuracy of enrollment against the
     /// generic ImageNet mapping, on real photos.
     BenchSorting(BenchSortingArgs),
+    /// Measure the agent as a service: start-up time to READY, resident memory
+    /// and CPU per camera at 5 fps, with one camera and with three (every model loaded).
+    BenchField(BenchFieldArgs),
 }
 
 /// Where the enrollment store and the sorting task's models are.
@@ -136,6 +139,21 @@ pub struct BenchSortingArgs {
     /// Skip the latency run (accuracy and throughput only).
     #[arg(long)]
     pub no_latency: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchFieldArgs {
+    #[command(flatten)]
+    pub models: ModelsDir,
+    /// Camera frame rate.
+    #[arg(long, default_value_t = 5.0)]
+    pub fps: f64,
+    /// Seconds of running before measuring.
+    #[arg(long, default_value_t = 10)]
+    pub warmup: u64,
+    /// Seconds over which CPU and frames are measured.
+    #[arg(long, default_value_t = 30)]
+    pub seconds: u64,
 }
 
 /// The OCR models and how they run.

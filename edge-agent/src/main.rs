@@ -27,6 +27,7 @@ fn main() -> ExitCode {
         Command::BenchIntake(args) => commands::bench_intake::bench_intake(args),
         Command::Enroll(args) => commands::enroll::enroll(args),
         Command::BenchSorting(args) => commands::bench_sorting::bench_sorting(args),
+        Command::BenchField(args) => commands::bench_field::bench_field(args),
     };
     match outcome {
         Ok(code) => code,
@@ -45,8 +46,22 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(format: LogFormat) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_env("EDGE_AGENT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,ort=warn,rumqttc=warn,rumqttd=warn,rumqttd::server::broker=off"));
+    // Under systemd (stderr connected to the journal) log to journald natively:
+    // every tracing field becomes a journal field (CAMERA=, MODEL=, ...), with
+    // the level as PRIORITY, so `journalctl -u edge-agent CAMERA=dock-1` works.
+    if std::env::var_os("JOURNAL_STREAM").is_some() {
+        match tracing_journald::layer() {
+            Ok(journal) => {
+                tracing_subscriber::registry().with(filter).with(journal.with_syslog_identifier("edge-agent".into())).init();
+                return;
+            }
+            Err(e) => eprintln!("journald is not reachable ({e}); logging to stderr"),
+        }
+    }
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),

@@ -172,3 +172,26 @@ outbox_quota_mb = 0
     let text = problems(&format!("{VALID}\n[mqtt]\nprotocol = \"4\"\n"));
     assert!(text.contains("mqtt.protocol") && text.contains("3.1.1"), "{text}");
 }
+
+/// The systemd example config, with its paths pointed at this checkout (it names
+/// /usr/local/share/... and /var/lib/..., which a build box does not have).
+#[test]
+fn the_systemd_example_config_is_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(repo_root().join("systemd/agent.example.toml"))
+        .unwrap()
+        .replace("/usr/local/share/edge-agent/models", &repo_root().join("models").display().to_string())
+        .replace("/var/lib/edge-agent", &dir.path().join("state").display().to_string());
+    let path = dir.path().join("agent.toml");
+    std::fs::write(&path, text).unwrap();
+    let config = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.web.listen, "127.0.0.1:8088");
+    assert_eq!(config.cameras.len(), 1);
+}
+
+/// `[model_updates]`: a key that cannot be read, or a zero size limit, is refused at load.
+#[test]
+fn model_update_settings_are_checked_at_load() {
+    let text = problems(&format!("{VALID}\n[model_updates]\npublic_key = \"no-such.pub\"\nmax_mb = 0\n"));
+    assert!(text.contains("model_updates.public_key") && text.contains("model_updates.max_mb"), "{text}");
+}

@@ -34,7 +34,7 @@ fn read(path: &std::path::Path) -> serde_json::Value {
 #[test]
 fn every_schema_is_draft_2020_12_and_every_example_validates() {
     let schemas: Vec<_> = json_files(schemas_dir()).into_iter().filter(|p| p.to_str().unwrap().ends_with(".schema.json")).collect();
-    assert_eq!(schemas.len(), 8, "{schemas:?}");
+    assert_eq!(schemas.len(), 10, "{schemas:?}");
     for path in &schemas {
         assert_eq!(read(path)["$schema"], "https://json-schema.org/draft/2020-12/schema", "{}", path.display());
     }
@@ -81,6 +81,21 @@ fn the_agents_types_read_the_published_examples() {
         let r: Reply = serde_json::from_value(read(&examples.join(name))).unwrap();
         common::mqtt::assert_valid("reply", &serde_json::to_value(&r).unwrap());
     }
+    // The model commands parse into the agent's typed commands.
+    let parser = edge_agent::mqtt::commands::CommandParser::new();
+    let update = std::fs::read(examples.join("cmd-model-update.json")).unwrap();
+    match parser.parse("model-update", &update, false) {
+        Ok(edge_agent::mqtt::commands::Command::ModelUpdate(u)) => {
+            assert_eq!(u.model, "efficientnet-lite0");
+            assert!(u.signature.is_some() && u.url.starts_with("https://"));
+        }
+        other => panic!("the model-update example did not parse: {other:?}"),
+    }
+    let rollback = std::fs::read(examples.join("cmd-model-rollback.json")).unwrap();
+    assert!(matches!(
+        parser.parse("model-rollback", &rollback, false),
+        Ok(edge_agent::mqtt::commands::Command::ModelRollback { ref model, .. }) if model == "efficientnet-lite0"
+    ));
 }
 
 #[test]
@@ -88,7 +103,7 @@ fn the_schemas_command_prints_every_topic_with_its_schema_file() {
     let out = std::process::Command::new(common::bin()).args(["schemas", "--config", "demo/config.toml"]).current_dir(common::repo_root()).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let table = String::from_utf8(out.stdout).unwrap();
-    for topic in ["status", "heartbeat", "events/<kind>", "evidence/<event-id>", "cmd/intake-slip", "cmd/reload-config", "cmd/ping", "reply/<command>"] {
+    for topic in ["status", "heartbeat", "events/<kind>", "evidence/<event-id>", "cmd/intake-slip", "cmd/model-update", "cmd/model-rollback", "cmd/reload-config", "cmd/ping", "reply/<command>"] {
         assert!(table.contains(&format!("zwaste/v1/bda-demo/edge-demo-01/{topic}")), "{topic} missing:\n{table}");
     }
     for schema in json_files(schemas_dir()).iter().filter(|p| p.to_str().unwrap().ends_with(".schema.json")) {

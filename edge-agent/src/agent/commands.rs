@@ -21,10 +21,11 @@ pub struct AgentCommands {
     state_dir: std::path::PathBuf,
     /// The rules a feedback label is checked against (the sorting task's).
     rules: crate::waste::RulesTable,
+    models: crate::model_update::ModelUpdater,
 }
 
 impl AgentCommands {
-    pub fn new(config: &Config, reload: mpsc::Sender<ReloadRequest>, slips: Arc<SlipBook>) -> Self {
+    pub fn new(config: &Config, reload: mpsc::Sender<ReloadRequest>, slips: Arc<SlipBook>, models: crate::model_update::ModelUpdater) -> Self {
         Self {
             started: Instant::now(),
             config_path: config.path.clone(),
@@ -34,6 +35,7 @@ impl AgentCommands {
             slips,
             state_dir: config.storage.dir.clone(),
             rules: sorting_rules(config),
+            models,
         }
     }
 
@@ -101,6 +103,8 @@ impl CommandHandler for AgentCommands {
             })),
             Command::IntakeSlip(slip) => self.intake_slip(slip),
             Command::LabelFeedback(fb) => self.label_feedback(&fb),
+            Command::ModelUpdate(update) => self.models.update(&update),
+            Command::ModelRollback { model, .. } => self.models.rollback(&model),
             Command::ReloadConfig { .. } => self.reload_config(),
         }
     }
@@ -119,6 +123,8 @@ fn sorting_rules(config: &Config) -> crate::waste::RulesTable {
 mod tests {
     use super::*;
 
+    use std::path::Path;
+
     fn commands() -> AgentCommands {
         let text = r#"
 site = "s"
@@ -128,7 +134,8 @@ id = "intake-1"
 source = { kind = "replay", path = "x" }
 "#;
         let config = Config::parse(text, std::path::Path::new("t.toml")).unwrap();
-        AgentCommands::new(&config, mpsc::channel().0, Arc::new(SlipBook::in_memory()))
+        let updater = crate::model_update::ModelUpdater::new(&config.model_updates, Path::new("state"), Path::new("models"), Default::default()).unwrap();
+        AgentCommands::new(&config, mpsc::channel().0, Arc::new(SlipBook::in_memory()), updater)
     }
 
     fn slip(id: &str) -> IntakeSlip {

@@ -6,7 +6,8 @@ use crate::backoff::Backoff;
 use crate::capture::{self, CameraHandle, CameraState, CameraStats, slot::Take};
 use crate::config::Config;
 use crate::event::{StampedEvent, Stamper};
-use crate::mqtt::health::{CameraHealth, HealthSource};
+use crate::mqtt::health::{CameraHealth, HealthSource, ModelHealth};
+use crate::telemetry::liveness::Liveness;
 use crate::task::camera_watch::{CameraWatch, WatchSettings};
 
 /// Cameras whose intake zones cover this share of the view or more are not
@@ -62,28 +63,62 @@ impl WorkerStats {
     }
 }
 
+/// fps is measured over at least this long, however often it is read
+/// (heartbeat, /metrics, STATUS): readers never shorten each other's window.
+const FPS_WINDOW: Duration = Duration::from_secs(2);
+
 struct LiveCamera {
     id: String,
     capture: Arc<CameraStats>,
     worker: Arc<WorkerStats>,
-    /// (when, frames processed) at the previous heartbeat, for fps.
-    last: Mutex<(Instant, u64)>,
+    /// (when, frames processed, fps) at the last measure.
+    last: Mutex<(Instant, u64, f64)>,
 }
 
-/// The running cameras as the heartbeat sees them; replaced on reload.
+/// The running cameras (and their models) as the heartbeat and /metrics see
+/// them; replaced on reload.
 #[derive(Default)]
 pub struct LiveCameras {
     cameras: Mutex<Vec<Arc<LiveCamera>>>,
     sorting: Arc<crate::task::sorting::tally::SortingTallies>,
+    models: Mutex<Option<Arc<crate::inference::ModelPool>>>,
+    liveness: Arc<Liveness>,
 }
 
 impl LiveCameras {
-    pub fn with_sorting(sorting: Arc<crate::task::sorting::tally::SortingTallies>) -> Self {
-        Self { cameras: Mutex::default(), sorting }
+    pub fn new(sorting: Arc<crate::task::sorting::tally::SortingTallies>, liveness: Arc<Liveness>) -> Self {
+        Self { cameras: Mutex::default(), sorting, models: Mutex::default(), liveness }
+    }
+
+    pub fn set_models(&self, pool: Arc<crate::inference::ModelPool>) {
+        *self.models.lock().unwrap_or_else(|e| e.into_inner()) = Some(pool);
     }
 }
 
 impl HealthSource for LiveCameras {
+    fn models(&self) -> Vec<ModelHealth> {
+        let Some(pool) = self.models.lock().unwrap_or_else(|e| e.into_inner()).clone() else { return vec![] };
+        pool.models()
+            .iter()
+            .map(|s| {
+                let latency = crate::telemetry::inference_snapshot(s.name());
+                let m = s.model_ref();
+                ModelHealth {
+                    name: m.name,
+                    version: m.version,
+                    sha256: m.sha256,
+                    provider: s.provider.active.into(),
+                    requested_provider: s.provider.requested.into(),
+                    fallback_reason: s.provider.fallback_reason.clone(),
+                    runs: latency.count,
+                    latency_mean_ms: latency.mean_ms(),
+                    latency_p50_ms: latency.quantile_ms(0.5),
+                    latency_p95_ms: latency.quantile_ms(0.95),
+                }
+            })
+            .collect()
+    }
+
     fn sorting(&self) -> Vec<crate::task::sorting::tally::BinReport> {
         self.sorting.report(crate::event::unix_millis(std::time::SystemTime::now()))
     }
@@ -96,10 +131,12 @@ impl HealthSource for LiveCameras {
                 let processed = c.worker.processed.load(Ordering::Relaxed);
                 let fps = {
                     let mut last = c.last.lock().unwrap_or_else(|e| e.into_inner());
-                    let secs = last.0.elapsed().as_secs_f64();
-                    let fps = if secs > 0.0 { processed.saturating_sub(last.1) as f64 / secs } else { 0.0 };
-                    *last = (Instant::now(), processed);
-                    (fps * 100.0).round() / 100.0
+                    let elapsed = last.0.elapsed();
+                    if elapsed >= FPS_WINDOW {
+                        let fps = processed.saturating_sub(last.1) as f64 / elapsed.as_secs_f64();
+                        *last = (Instant::now(), processed, (fps * 100.0).round() / 100.0);
+                    }
+                    last.2
                 };
                 let (state, error) = match c.capture.state() {
                     Some(CameraState::Connecting) => ("connecting", None),
@@ -200,10 +237,13 @@ impl Pipeline {
                 let (events, results, stamper, stats) = (events.clone(), results.clone(), stamper.clone(), stats.clone());
                 let id = camera_config.id.clone();
                 let max_frames = limits.max_frames;
+                let beat = live.liveness.register(&format!("tasks-{id}"));
                 std::thread::Builder::new()
                     .name(format!("tasks-{id}"))
                     .spawn(move || {
                         loop {
+                            // Every pass beats, waiting ones too: only a stuck frame goes silent.
+                            beat.beat();
                             if stop.load(Ordering::Relaxed) || max_frames.is_some_and(|m| stats.processed.load(Ordering::Relaxed) >= m) {
                                 stop.store(true, Ordering::Relaxed);
                                 break;
@@ -252,7 +292,7 @@ impl Pipeline {
                 id: camera_config.id.clone(),
                 capture: camera.stats.clone(),
                 worker: stats.clone(),
-                last: Mutex::new((Instant::now(), 0)),
+                last: Mutex::new((Instant::now(), 0, 0.0)),
             }));
             workers.push(Worker { camera, camera_stop, stats, thread, started: Instant::now() });
         }

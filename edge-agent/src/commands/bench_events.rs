@@ -51,6 +51,7 @@ pub fn bench_events(args: &BenchEventsArgs) -> anyhow::Result<ExitCode> {
             models: vec![],
             calibration: vec![],
         },
+        models: None,
     };
     let padding = "x".repeat(args.padding);
     let draft = |i: u64| EventDraft {
@@ -68,12 +69,13 @@ pub fn bench_events(args: &BenchEventsArgs) -> anyhow::Result<ExitCode> {
     };
 
     // Baseline: the outbox alone, the same batching the agent's writer does.
-    let baseline_outbox = Outbox::open(&dir.path().join("baseline"), u64::MAX)?;
+    let baseline_outbox = Arc::new(Outbox::open(&dir.path().join("baseline"), u64::MAX)?);
     let (tx, rx) = mpsc::channel::<StampedEvent>();
     let t0 = Instant::now();
     let writer = {
         let topics = topics.clone();
-        std::thread::spawn(move || crate::agent::write_events(rx, &baseline_outbox, &tokio::sync::Notify::new(), &topics))
+        let figures = crate::telemetry::Figures::new("bench", &device, Arc::new(NoCameras), baseline_outbox.clone(), dir.path().to_path_buf());
+        std::thread::spawn(move || crate::agent::write_events(rx, &baseline_outbox, &tokio::sync::Notify::new(), &topics, &figures))
     };
     for i in 0..args.events {
         tx.send(stamper.stamp(draft(i)))?;
@@ -94,6 +96,7 @@ pub fn bench_events(args: &BenchEventsArgs) -> anyhow::Result<ExitCode> {
     let (received_tx, received_rx) = mpsc::channel::<(u64, f64)>();
     let subscriber = spawn_subscriber(&broker, &topics.event("bench"), received_tx)?;
     let mqtt_config: crate::config::MqttConfig = toml::from_str(&format!("broker = \"{broker}\"\ninflight = 256"))?;
+    let figures = Arc::new(crate::telemetry::Figures::new("bench", &device, Arc::new(NoCameras), outbox.clone(), dir.path().to_path_buf()));
     let service = MqttService::start(
         DriverSettings {
             link: LinkSettings::from_config(&mqtt_config, "bench", &device)?,
@@ -112,17 +115,16 @@ pub fn bench_events(args: &BenchEventsArgs) -> anyhow::Result<ExitCode> {
             reconnect_min: Duration::from_millis(100),
             reconnect_max: Duration::from_secs(1),
             drain_timeout: Duration::from_secs(5),
-            storage_dir: dir.path().to_path_buf(),
         },
         outbox.clone(),
-        Arc::new(NoCameras),
+        figures.clone(),
         Arc::new(NoCommands),
     )?;
     std::thread::sleep(Duration::from_millis(500)); // connect and subscribe
     let (tx, rx) = mpsc::channel::<StampedEvent>();
     let writer = {
-        let (outbox, wake, topics) = (outbox.clone(), service.wake(), topics.clone());
-        std::thread::spawn(move || crate::agent::write_events(rx, &outbox, &wake, &topics))
+        let (outbox, wake, topics, figures) = (outbox.clone(), service.wake(), topics.clone(), figures.clone());
+        std::thread::spawn(move || crate::agent::write_events(rx, &outbox, &wake, &topics, &figures))
     };
     let t0 = Instant::now();
     for i in 0..args.events {

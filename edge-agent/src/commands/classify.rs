@@ -48,7 +48,7 @@ pub fn classify(args: &ClassifyArgs) -> anyhow::Result<ExitCode> {
     let session = &classifier.session;
     let report = Report {
         model: session.manifest.name.clone(),
-        model_version: session.manifest.version.clone(),
+        model_version: session.version(),
         provider: session.provider.clone(),
         results,
     };

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod bench_events;
+pub mod bench_field;
 pub mod bench_intake;
 pub mod bench_leak;
 pub mod bench_sorting;

@@ -38,7 +38,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// SIGINT / SIGTERM set the stop flag; the agent then finishes the frame in hand.
+/// SIGINT / SIGTERM set the stop flag (the agent then finishes the frame in
+/// hand); SIGHUP asks for a config reload, as `systemctl reload` sends it.
 fn install_signal_handlers(stop: Arc<AtomicBool>) {
     std::thread::Builder::new()
         .name("signals".into())
@@ -48,13 +49,17 @@ fn install_signal_handlers(stop: Arc<AtomicBool>) {
                 Err(e) => return tracing::warn!(error = %e, "no signal handling"),
             };
             rt.block_on(async {
-                let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                    Ok(s) => s,
-                    Err(e) => return tracing::warn!(error = %e, "no SIGTERM handling"),
+                use tokio::signal::unix::{SignalKind, signal};
+                let (mut term, mut hangup) = match (signal(SignalKind::terminate()), signal(SignalKind::hangup())) {
+                    (Ok(t), Ok(h)) => (t, h),
+                    (Err(e), _) | (_, Err(e)) => return tracing::warn!(error = %e, "no SIGTERM / SIGHUP handling"),
                 };
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+                loop {
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => break,
+                        _ = term.recv() => break,
+                        _ = hangup.recv() => agent::request_reload(),
+                    }
                 }
                 tracing::info!("stop requested");
                 stop.store(true, Ordering::Relaxed);

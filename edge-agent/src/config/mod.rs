@@ -33,6 +33,8 @@ pub struct Config {
     pub storage: StorageConfig,
     #[serde(default)]
     pub web: WebConfig,
+    #[serde(default)]
+    pub model_updates: ModelUpdatesConfig,
     /// Where the file was read from; relative paths in it are resolved against its folder.
     #[serde(skip)]
     pub path: PathBuf,
@@ -405,6 +407,38 @@ impl Default for StorageConfig {
     }
 }
 
+/// `[model_updates]`: how `cmd/model-update` fetches and checks a model.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelUpdatesConfig {
+    /// ed25519 public key (base64, hex or PEM): when set, every update must be signed with it.
+    #[serde(default)]
+    pub public_key: Option<PathBuf>,
+    /// The platform's private CA (PEM) for HTTPS downloads, trusted besides the public roots.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Largest model file accepted.
+    #[serde(default = "default_max_model_mb")]
+    pub max_mb: u64,
+    /// Longest a whole download may take.
+    #[serde(default = "default_download_timeout", with = "humantime_serde")]
+    pub timeout: std::time::Duration,
+}
+
+fn default_max_model_mb() -> u64 {
+    512
+}
+
+fn default_download_timeout() -> std::time::Duration {
+    std::time::Duration::from_secs(600)
+}
+
+impl Default for ModelUpdatesConfig {
+    fn default() -> Self {
+        Self { public_key: None, ca_file: None, max_mb: default_max_model_mb(), timeout: default_download_timeout() }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebConfig {
@@ -504,6 +538,12 @@ impl Config {
         };
         resolve(&mut self.models_dir);
         resolve(&mut self.storage.dir);
+        if let Some(key) = &mut self.model_updates.public_key {
+            resolve(key);
+        }
+        if let Some(ca) = &mut self.model_updates.ca_file {
+            resolve(ca);
+        }
         for file in [&mut self.mqtt.password_file].into_iter().flatten() {
             resolve(file);
         }

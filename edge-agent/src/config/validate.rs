@@ -49,6 +49,19 @@ pub fn validate(config: &Config) -> Vec<ConfigIssue> {
             );
         }
     }
+    if let Some(key) = &config.model_updates.public_key
+        && let Err(e) = crate::model_update::fetch::load_public_key(key)
+    {
+        issues.add("model_updates.public_key", format!("{e}; point it at the platform's ed25519 public key (base64, hex or PEM), or remove it"));
+    }
+    if let Some(ca) = &config.model_updates.ca_file
+        && !ca.is_file()
+    {
+        issues.add("model_updates.ca_file", format!("{} does not exist; point it at the platform CA's PEM file, or remove it", ca.display()));
+    }
+    if config.model_updates.max_mb == 0 {
+        issues.add("model_updates.max_mb", "0 MB would refuse every model: use the largest model size you expect (default 512)".to_string());
+    }
     if config.inference.intra_threads > 256 {
         issues.add("inference.intra_threads", format!("{} threads is not sensible: use 0 (automatic) or 1-256", config.inference.intra_threads));
     }

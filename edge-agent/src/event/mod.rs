@@ -129,6 +129,9 @@ pub struct Stamper {
     /// `<prefix>/<site>/<device>/evidence/`, to name the evidence topic in the event.
     pub evidence_topic_base: String,
     pub provenance: Provenance,
+    /// The running models: an update swaps a model's version while the
+    /// cameras run, and every event names the version that judged it.
+    pub models: Option<std::sync::Arc<crate::inference::ModelPool>>,
 }
 
 impl Stamper {
@@ -165,7 +168,10 @@ impl Stamper {
             message_zh: draft.message_zh,
             details: draft.details,
             evidence,
-            provenance: self.provenance.clone(),
+            provenance: match &self.models {
+                Some(pool) => Provenance { models: pool.loaded(), ..self.provenance.clone() },
+                None => self.provenance.clone(),
+            },
             replayed: false,
         };
         StampedEvent { event, evidence_jpeg }
@@ -198,6 +204,7 @@ mod tests {
                 models: vec![],
                 calibration: vec![],
             },
+            models: None,
         }
     }
 

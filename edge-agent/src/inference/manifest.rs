@@ -239,6 +239,10 @@ impl ModelManifest {
         let mut manifest: ModelManifest =
             toml::from_str(&text).map_err(|e| ManifestError::Invalid { path: path.into(), message: e.to_string() })?;
         manifest.dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        // The sample stays where it is when an update points the model at another folder.
+        if let Some(sample) = &mut manifest.sample {
+            sample.image = manifest.dir.join(&sample.image);
+        }
         manifest.check().map_err(|message| ManifestError::Invalid { path: path.into(), message })?;
         Ok(manifest)
     }

@@ -35,6 +35,14 @@ impl ModelPool {
         Ok(Self::new(ModelCatalog::load(models_dir)?, config))
     }
 
+    /// The catalog with the model updates installed in `state_dir` applied.
+    pub fn load_with_updates(models_dir: &Path, config: InferenceConfig, state_dir: &Path) -> Result<Self, InferenceError> {
+        let mut catalog = ModelCatalog::load(models_dir)?;
+        let store = crate::model_update::store::Store::open(state_dir).map_err(|m| InferenceError::model("installed updates", m))?;
+        store.apply(&mut catalog);
+        Ok(Self::new(catalog, config))
+    }
+
     pub fn session(&self, name: &str) -> Result<Arc<ModelSession>, InferenceError> {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(s) = open.get(name) {
@@ -66,12 +74,30 @@ impl ModelPool {
             .collect()
     }
 
+    /// Every open session of one model (the shared one and any replicas).
+    pub fn open_sessions(&self, name: &str) -> Vec<Arc<ModelSession>> {
+        let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let mut keys: Vec<&String> = open.keys().filter(|k| *k == name || k.starts_with(&format!("{name}#"))).collect();
+        keys.sort();
+        keys.into_iter().filter_map(|k| open.get(k).cloned()).collect()
+    }
+
+    /// One session per open model, by name, for the heartbeat.
+    pub fn models(&self) -> Vec<Arc<ModelSession>> {
+        let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let mut by_name: std::collections::BTreeMap<String, Arc<ModelSession>> = std::collections::BTreeMap::new();
+        for s in open.values() {
+            by_name.entry(s.manifest.name.clone()).or_insert_with(|| s.clone());
+        }
+        by_name.into_values().collect()
+    }
+
     /// Name, version and file sha256 of every model opened so far (once per model).
     pub fn loaded(&self) -> Vec<crate::event::ModelRef> {
         let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         let mut refs: Vec<_> = open
             .values()
-            .map(|s| crate::event::ModelRef { name: s.manifest.name.clone(), version: s.manifest.version.clone(), sha256: s.manifest.sha256.clone() })
+            .map(|s| s.model_ref())
             .collect();
         refs.sort_by(|a, b| a.name.cmp(&b.name));
         refs.dedup();
@@ -94,4 +120,10 @@ pub fn expect_kind(session: &ModelSession, kind: ModelKind) -> Result<(), Infere
         ));
     }
     Ok(())
+}
+
+impl std::fmt::Debug for ModelPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelPool").field("dir", &self.catalog.dir).field("loaded", &self.loaded()).finish()
+    }
 }

@@ -192,6 +192,12 @@ pub struct InferenceConfig {
     /// TensorRT only: where built engines are cached between starts.
     #[serde(default)]
     pub tensorrt_engine_cache: Option<PathBuf>,
+    /// CPU only: ONNX Runtime's arena allocator. Off by default: the arena
+    /// keeps every model's peak buffers for good (tens of MB per model on a
+    /// box with several models), for a saving per run too small to measure
+    /// against these models' run times (see `edge-agent bench-field`).
+    #[serde(default)]
+    pub cpu_arena: bool,
 }
 
 impl Default for InferenceConfig {
@@ -205,6 +211,7 @@ impl Default for InferenceConfig {
             optimization: Optimization::All,
             tensorrt_fp16: false,
             tensorrt_engine_cache: None,
+            cpu_arena: false,
         }
     }
 }

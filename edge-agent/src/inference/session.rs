@@ -9,6 +9,7 @@ use ort::value::TensorRef;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
+use arc_swap::ArcSwap;
 use std::sync::{Arc, Mutex};
 
 #[derive(Debug, thiserror::Error)]
@@ -42,10 +43,25 @@ pub struct ProviderInUse {
 /// Output tensors copied out of ONNX Runtime, by tensor name.
 pub type Outputs = BTreeMap<String, ArrayD<f32>>;
 
+/// The model file a session runs now. A model update swaps it for another
+/// with the same interface (the manifest's inputs, outputs and labels).
+struct LoadedModel {
+    session: Mutex<Session>,
+    version: String,
+    sha256: String,
+}
+
 pub struct ModelSession {
+    /// The model's interface (inputs, outputs, labels, preprocessing) and the
+    /// version it was opened with; [`ModelSession::version`] is the one running.
     pub manifest: Arc<ModelManifest>,
     pub provider: ProviderInUse,
-    session: Mutex<Session>,
+    config: InferenceConfig,
+    /// Where the runtime library was looked up (candidates must look in the same place).
+    models_dir: std::path::PathBuf,
+    /// Swapped whole by a model update; a run in flight finishes on the model it started with.
+    loaded: ArcSwap<LoadedModel>,
+    latency: Arc<crate::telemetry::histogram::LatencyHistogram>,
 }
 
 impl ModelSession {
@@ -69,15 +85,55 @@ impl ModelSession {
         if let Some(reason) = &provider.fallback_reason {
             tracing::warn!(model = name, requested = provider.requested, %reason, "GPU provider failed: running on CPU");
         }
-        let session = ModelSession { manifest: Arc::new(manifest.clone()), provider, session: Mutex::new(session) };
+        let loaded = LoadedModel { session: Mutex::new(session), version: manifest.version.clone(), sha256: manifest.sha256.clone() };
+        let session = ModelSession {
+            manifest: Arc::new(manifest.clone()),
+            provider,
+            config: config.clone(),
+            models_dir: models_dir.to_path_buf(),
+            loaded: ArcSwap::from_pointee(loaded),
+            latency: crate::telemetry::inference_histogram(name),
+        };
         session.check_io()?;
         Ok(session)
+    }
+
+    /// Opens another file of this model (an update, or a rollback) with the
+    /// same settings and provider, checked against `sha256` and this model's
+    /// inputs and outputs. The running session is not touched.
+    pub fn candidate(&self, file: &Path, version: &str, sha256: &str) -> Result<ModelSession, InferenceError> {
+        let mut manifest = (*self.manifest).clone();
+        // The labels and category files stay in the manifest's folder; only the weights move.
+        manifest.file = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
+        manifest.version = version.to_string();
+        manifest.sha256 = sha256.to_string();
+        ModelSession::open(&manifest, &self.config, &self.models_dir)
+    }
+
+    /// Swaps in `candidate`'s model: the next run uses it, runs in flight finish on the old one.
+    pub fn adopt(&self, candidate: &ModelSession) {
+        self.loaded.store(candidate.loaded.load_full());
+    }
+
+    /// The version running now (changes with a model update).
+    pub fn version(&self) -> String {
+        self.loaded.load().version.clone()
+    }
+
+    pub fn sha256(&self) -> String {
+        self.loaded.load().sha256.clone()
+    }
+
+    pub fn model_ref(&self) -> crate::event::ModelRef {
+        let loaded = self.loaded.load();
+        crate::event::ModelRef { name: self.manifest.name.clone(), version: loaded.version.clone(), sha256: loaded.sha256.clone() }
     }
 
     /// The manifest's tensor names must exist in the model: catch a wrong
     /// manifest at load, not on the first frame.
     fn check_io(&self) -> Result<(), InferenceError> {
-        let session = self.lock();
+        let loaded = self.loaded.load_full();
+        let session = lock(&loaded.session);
         let m = &self.manifest;
         if !session.inputs().iter().any(|i| i.name() == m.input.name) {
             let found: Vec<_> = session.inputs().iter().map(|i| i.name().to_string()).collect();
@@ -98,18 +154,14 @@ impl ModelSession {
         Ok(())
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Session> {
-        // A panic inside ONNX Runtime's call leaves the session usable; don't poison the agent.
-        self.session.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     pub fn name(&self) -> &str {
         &self.manifest.name
     }
 
     /// A custom metadata value stored in the model (e.g. PP-OCR's `character` dictionary).
     pub fn metadata(&self, key: &str) -> Result<Option<String>, InferenceError> {
-        let session = self.lock();
+        let loaded = self.loaded.load_full();
+        let session = lock(&loaded.session);
         let meta = session.metadata().map_err(|e| InferenceError::model(self.name(), e))?;
         Ok(meta.custom(key))
     }
@@ -149,10 +201,13 @@ impl ModelSession {
         read: impl FnOnce(&ort::session::SessionOutputs<'_>) -> Result<R, InferenceError>,
     ) -> Result<R, InferenceError> {
         let tensor = TensorRef::from_array_view(input).map_err(|e| InferenceError::model(self.name(), e))?;
-        let mut session = self.lock();
+        let loaded = self.loaded.load_full();
+        let mut session = lock(&loaded.session);
+        let t0 = std::time::Instant::now();
         let outputs = session
             .run(ort::inputs![self.manifest.input.name.as_str() => tensor])
             .map_err(|e| InferenceError::model(self.name(), e))?;
+        self.latency.observe(t0.elapsed());
         read(&outputs)
     }
 
@@ -165,6 +220,11 @@ impl ModelSession {
     pub fn output_name(&self, role: &str) -> Option<&str> {
         self.manifest.outputs.get(role).map(|o| o.name.as_str())
     }
+}
+
+fn lock(session: &Mutex<Session>) -> std::sync::MutexGuard<'_, Session> {
+    // A panic inside ONNX Runtime's call leaves the session usable; don't poison the agent.
+    session.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn build_session(
@@ -180,6 +240,10 @@ fn build_session(
         .map_err(builder_err)?;
     if config.intra_threads > 0 {
         builder = builder.with_intra_threads(config.intra_threads).map_err(builder_err)?;
+    }
+    if config.provider == Provider::Cpu && !config.cpu_arena {
+        let cpu = ort::ep::CPU::default().with_arena_allocator(false).build().error_on_failure();
+        builder = builder.with_execution_providers([cpu]).map_err(builder_err)?;
     }
     let requested = config.provider.as_str();
     let mut provider = ProviderInUse { requested, active: "cpu", fallback_reason: None };

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 /// Largest command accepted; an intake slip is well under 2 KB.
 pub const MAX_COMMAND_BYTES: usize = 64 * 1024;
 
-const SCHEMAS: [(&str, &str); 4] = [
+const SCHEMAS: [(&str, &str); 6] = [
+    ("model-update", include_str!("../../../mqtt-schemas/cmd-model-update.schema.json")),
+    ("model-rollback", include_str!("../../../mqtt-schemas/cmd-model-rollback.schema.json")),
     ("label-feedback", include_str!("../../../mqtt-schemas/cmd-label-feedback.schema.json")),
     ("intake-slip", include_str!("../../../mqtt-schemas/cmd-intake-slip.schema.json")),
     ("reload-config", include_str!("../../../mqtt-schemas/cmd-reload-config.schema.json")),
@@ -68,10 +70,25 @@ pub struct LabelFeedback {
     pub sent_at: Option<String>,
 }
 
+/// A new model file from the platform (`cmd/model-update`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelUpdate {
+    pub request_id: String,
+    pub model: String,
+    pub version: String,
+    pub sha256: String,
+    pub url: String,
+    #[serde(default)]
+    pub signature: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     IntakeSlip(IntakeSlip),
     LabelFeedback(LabelFeedback),
+    ModelUpdate(ModelUpdate),
+    ModelRollback { request_id: String, model: String },
     ReloadConfig { request_id: String },
     Ping { request_id: String },
 }
@@ -81,6 +98,8 @@ impl Command {
         match self {
             Self::IntakeSlip(_) => "intake-slip",
             Self::LabelFeedback(_) => "label-feedback",
+            Self::ModelUpdate(_) => "model-update",
+            Self::ModelRollback { .. } => "model-rollback",
             Self::ReloadConfig { .. } => "reload-config",
             Self::Ping { .. } => "ping",
         }
@@ -90,6 +109,8 @@ impl Command {
         match self {
             Self::IntakeSlip(s) => &s.request_id,
             Self::LabelFeedback(f) => &f.request_id,
+            Self::ModelUpdate(u) => &u.request_id,
+            Self::ModelRollback { request_id, .. } => request_id,
             Self::ReloadConfig { request_id } | Self::Ping { request_id } => request_id,
         }
     }
@@ -224,6 +245,8 @@ impl CommandParser {
         match name {
             "intake-slip" => serde_json::from_value(value.clone()).map(Command::IntakeSlip).map_err(typed),
             "label-feedback" => serde_json::from_value(value.clone()).map(Command::LabelFeedback).map_err(typed),
+            "model-update" => serde_json::from_value(value.clone()).map(Command::ModelUpdate).map_err(typed),
+            "model-rollback" => Ok(Command::ModelRollback { request_id: field("request_id"), model: field("model") }),
             "reload-config" => Ok(Command::ReloadConfig { request_id: field("request_id") }),
             _ => Ok(Command::Ping { request_id: field("request_id") }),
         }

@@ -9,17 +9,17 @@
 
 use super::commands::{Command, CommandError, CommandParser, ErrorCode, Reply};
 use super::delivery::Delivery;
-use super::health::{CommandHealth, DiskHealth, HealthSource, Heartbeat, Identity, MqttHealth, OutboxHealth, Status};
+use super::health::{Identity, MqttHealth, Status};
 use super::link::{InMessage, Link, LinkEvent, Will};
 use super::options::LinkSettings;
 use super::topics::Topics;
 use crate::backoff::Backoff;
-use crate::event::unix_millis;
 use crate::outbox::{Outbox, Part, StoredRecord};
+use crate::telemetry::Figures;
 use bytes::Bytes;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 use tokio::sync::{Notify, mpsc, watch};
 
 /// Acts on validated commands. Runs on a blocking thread: it may take seconds
@@ -60,8 +60,6 @@ pub struct DriverSettings {
     pub reconnect_min: Duration,
     pub reconnect_max: Duration,
     pub drain_timeout: Duration,
-    /// Where the disk figures in heartbeats come from.
-    pub storage_dir: std::path::PathBuf,
 }
 
 /// The running driver.
@@ -76,22 +74,21 @@ impl MqttService {
     pub fn start(
         settings: DriverSettings,
         outbox: Arc<Outbox>,
-        health: Arc<dyn HealthSource>,
+        figures: Arc<Figures>,
         handler: Arc<dyn CommandHandler>,
     ) -> std::io::Result<Self> {
         let (stop, stop_rx) = watch::channel(false);
         let wake = Arc::new(Notify::new());
-        let counters = Arc::new(LinkCounters::default());
+        let counters = figures.link.clone();
         let driver = Driver {
             delivery: Delivery::new(settings.link.inflight as usize),
             settings,
             outbox,
-            health,
+            figures: figures.clone(),
             handler,
             parser: Arc::new(CommandParser::new()),
             counters: counters.clone(),
             wake: wake.clone(),
-            started: Instant::now(),
             connected_at_ms: 0,
             pending_replies: Default::default(),
             removed_since_sync: false,
@@ -101,6 +98,15 @@ impl MqttService {
                 Ok(rt) => rt,
                 Err(e) => return tracing::error!(error = %e, "cannot start the MQTT runtime; nothing will be published"),
             };
+            // The runtime's own liveness: this beat stops if anything blocks the thread.
+            let beat = figures.liveness.register("mqtt");
+            rt.spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(1));
+                loop {
+                    tick.tick().await;
+                    beat.beat();
+                }
+            });
             rt.block_on(driver.run(stop_rx));
         })?;
         Ok(Self { thread: Some(thread), stop, wake, counters })
@@ -132,13 +138,12 @@ impl Drop for MqttService {
 struct Driver {
     settings: DriverSettings,
     outbox: Arc<Outbox>,
-    health: Arc<dyn HealthSource>,
+    figures: Arc<Figures>,
     handler: Arc<dyn CommandHandler>,
     parser: Arc<CommandParser>,
     counters: Arc<LinkCounters>,
     wake: Arc<Notify>,
     delivery: Delivery,
-    started: Instant,
     /// Records committed before this moment are replays on this connection.
     connected_at_ms: u64,
     /// Replies that found the request queue full; sent on the next tick.
@@ -211,7 +216,7 @@ impl Driver {
             }
             self.counters.connects.fetch_add(1, Ordering::Relaxed);
             self.counters.connected.store(true, Ordering::Relaxed);
-            self.connected_at_ms = unix_millis(SystemTime::now());
+            self.connected_at_ms = crate::event::unix_millis(SystemTime::now());
             let ended = match draining {
                 Some(deadline) => self.drain(&mut link, deadline).await,
                 None => self.connected(&mut link, &mut stop).await,
@@ -353,23 +358,7 @@ impl Driver {
     }
 
     fn publish_heartbeat(&mut self, link: &Link) {
-        let now = SystemTime::now();
-        let heartbeat = Heartbeat {
-            schema_version: crate::event::SCHEMA_VERSION.into(),
-            site: self.settings.identity.site.clone(),
-            device_id: self.settings.identity.device_id.clone(),
-            time: crate::event::rfc3339_millis(now),
-            uptime_s: (self.started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
-            cameras: self.health.cameras(),
-            sorting: self.health.sorting(),
-            outbox: OutboxHealth::from_stats(&self.outbox.stats(), unix_millis(now)),
-            disk: DiskHealth::of(&self.settings.storage_dir),
-            mqtt: self.counters.mqtt_health(),
-            commands: CommandHealth {
-                accepted: self.counters.commands_accepted.load(Ordering::Relaxed),
-                rejected: self.counters.commands_rejected.load(Ordering::Relaxed),
-            },
-        };
+        let heartbeat = self.figures.heartbeat();
         if heartbeat.outbox.full {
             tracing::warn!(bytes = heartbeat.outbox.bytes, quota = heartbeat.outbox.quota_bytes, "outbox at its disk quota: old telemetry, pictures, then events are being dropped");
         }

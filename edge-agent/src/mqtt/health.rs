@@ -66,9 +66,30 @@ pub struct CameraHealth {
     pub inference_p95_ms: f64,
 }
 
+/// One loaded model: what runs, where, and how fast (from the latency histogram).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ModelHealth {
+    pub name: String,
+    pub version: String,
+    pub sha256: String,
+    /// The execution provider really in use (`cpu`, `cuda`, `tensorrt`).
+    pub provider: String,
+    pub requested_provider: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_reason: Option<String>,
+    pub runs: u64,
+    pub latency_mean_ms: f64,
+    pub latency_p50_ms: f64,
+    pub latency_p95_ms: f64,
+}
+
 /// Where the pipeline's live figures come from.
 pub trait HealthSource: Send + Sync {
     fn cameras(&self) -> Vec<CameraHealth>;
+    /// The models the running tasks use.
+    fn models(&self) -> Vec<ModelHealth> {
+        vec![]
+    }
     /// Per-bin contamination counts of the sorting tasks (none elsewhere).
     fn sorting(&self) -> Vec<crate::task::sorting::tally::BinReport> {
         vec![]
@@ -129,6 +150,12 @@ pub struct Heartbeat {
     /// Sorting stations: items, wrong items and contamination rate per bin.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sorting: Vec<crate::task::sorting::tally::BinReport>,
+    /// The models in use, their execution provider and latency.
+    #[serde(default)]
+    pub models: Vec<ModelHealth>,
+    /// Events committed to the outbox since start, by kind.
+    #[serde(default)]
+    pub events: std::collections::BTreeMap<String, u64>,
 }
 
 impl OutboxHealth {

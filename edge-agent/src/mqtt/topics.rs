@@ -3,7 +3,7 @@
 //! `mqtt-schemas/README.md` is the published form of this table.
 
 /// Commands the agent accepts on `cmd/<name>`.
-pub const COMMANDS: [&str; 4] = ["intake-slip", "label-feedback", "reload-config", "ping"];
+pub const COMMANDS: [&str; 6] = ["intake-slip", "label-feedback", "model-update", "model-rollback", "reload-config", "ping"];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topics {
@@ -68,6 +68,8 @@ pub const TABLE: &[TopicRow] = &[
     TopicRow { topic: "evidence/<event-id>", direction: "out", qos: 1, retained: false, schema: "(binary JPEG)", notes: "right after its event; sha256 in the event" },
     TopicRow { topic: "cmd/intake-slip", direction: "in", qos: 1, retained: false, schema: "cmd-intake-slip.schema.json", notes: "declared slip for the next container" },
     TopicRow { topic: "cmd/label-feedback", direction: "in", qos: 1, retained: false, schema: "cmd-label-feedback.schema.json", notes: "a manager's verdict on an event; a sorting item becomes an enrolled example" },
+    TopicRow { topic: "cmd/model-update", direction: "in", qos: 1, retained: false, schema: "cmd-model-update.schema.json", notes: "fetch, verify (sha256, ed25519), self-test and swap in a model; the old one stays on any failure" },
+    TopicRow { topic: "cmd/model-rollback", direction: "in", qos: 1, retained: false, schema: "cmd-model-rollback.schema.json", notes: "back to the previous (or shipped) model version" },
     TopicRow { topic: "cmd/reload-config", direction: "in", qos: 1, retained: false, schema: "cmd-reload-config.schema.json", notes: "re-read the config file; restart cameras and tasks" },
     TopicRow { topic: "cmd/ping", direction: "in", qos: 1, retained: false, schema: "cmd-ping.schema.json", notes: "liveness check" },
     TopicRow { topic: "reply/<command>", direction: "out", qos: 1, retained: false, schema: "reply.schema.json", notes: "one per command received, ok or error" },

@@ -14,6 +14,7 @@ fn stamper() -> Stamper {
             models: vec![],
             calibration: vec![],
         },
+        models: None,
     }
 }
 

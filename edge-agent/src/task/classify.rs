@@ -48,11 +48,13 @@ impl Task for ClassifyTask {
 
     fn process(&self, frame: &Frame) -> Result<TaskResult, TaskError> {
         let started = std::time::Instant::now();
-        let c = self.classifier.classify(&frame.image, self.top_k)?;
         let session = &self.classifier.session;
+        // Read before the run: a model update landing mid-frame is credited to the next frame.
+        let model_version = session.version();
+        let c = self.classifier.classify(&frame.image, self.top_k)?;
         Ok(TaskResult::Classification(ClassificationResult {
             model: session.manifest.name.clone(),
-            model_version: session.manifest.version.clone(),
+            model_version,
             provider: session.provider.clone(),
             top: c.top,
             category: c.category,

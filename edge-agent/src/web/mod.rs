@@ -1,7 +1,9 @@
-//! The agent's local web pages: the sorting-station screen (`/station`) for
-//! now. The server runs on its own thread with a small tokio runtime, so the
-//! (synchronous) agent only starts and stops it.
+//! The agent's local web pages: the sorting-station screen (`/station`) and
+//! the operator's `/healthz`, `/readyz` and `/metrics`. The server runs on its
+//! own thread with a small tokio runtime, so the (synchronous) agent only
+//! starts and stops it.
 
+pub mod ops;
 pub mod station;
 
 use std::net::{SocketAddr, TcpListener};
@@ -16,6 +18,7 @@ use axum::response::Redirect;
 use axum::routing::get;
 use tokio::sync::watch;
 
+use crate::telemetry::Figures;
 use station::StationHub;
 
 /// How long open requests get to finish once the server is told to stop.
@@ -37,8 +40,13 @@ pub struct WebServer {
 }
 
 impl WebServer {
-    /// Binds `listen` and serves on a thread of its own (the caller need not be async).
+    /// Binds `listen` and serves the station screen on a thread of its own (the caller need not be async).
     pub fn start(listen: SocketAddr, station: Arc<StationHub>) -> Result<WebServer, WebError> {
+        Self::start_with_health(listen, station, None)
+    }
+
+    /// The station screen plus `/healthz`, `/readyz` and `/metrics` from `figures`.
+    pub fn start_with_health(listen: SocketAddr, station: Arc<StationHub>, figures: Option<Arc<Figures>>) -> Result<WebServer, WebError> {
         // Bind here, not on the thread, so a taken port is the caller's error.
         let listener = TcpListener::bind(listen).map_err(|source| bind_error(listen, source))?;
         let addr = listener.local_addr().map_err(WebError::Start)?;
@@ -46,12 +54,14 @@ impl WebServer {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(WebError::Start)?;
         let (stop, stop_rx) = watch::channel(false);
         let started_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-        let app = router(station, started_ms, stop_rx.clone());
+        let mut app = router(station, started_ms, stop_rx.clone());
+        if let Some(figures) = figures {
+            app = app.merge(ops::routes(figures));
+        }
         let thread = std::thread::Builder::new()
             .name("web".into())
             .spawn(move || serve(runtime, listener, app, stop_rx))
             .map_err(WebError::Start)?;
-        tracing::info!("station screen at http://{addr}/station");
         Ok(WebServer { addr, stop, thread: Some(thread) })
     }
 
