@@ -3,6 +3,7 @@
 #   ./dev.sh demo   install what is missing, fetch + verify models, run the demo
 #   ./dev.sh test   the same set-up, then the whole test suite
 #   ./dev.sh setup  set-up only
+#   ./dev.sh check-aarch64   the crate compiles for Jetsons (aarch64, GPU features on)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -51,8 +52,23 @@ setup() {
   python3 models/setup.py --quiet
 }
 
+# Jetson boxes are aarch64: the Rust target, a cross C compiler for the crates
+# that build C (libjpeg-turbo, ring, openh264) and the arm64 kernel headers for
+# bindgen (V4L2). Checks the whole crate, GPU providers included.
+check_aarch64() {
+  need_cargo
+  if command -v dpkg >/dev/null; then apt_install "${BUILD_PKGS[@]}" gcc-aarch64-linux-gnu g++-aarch64-linux-gnu; fi
+  rustup target add aarch64-unknown-linux-gnu
+  CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc \
+  CXX_aarch64_unknown_linux_gnu=aarch64-linux-gnu-g++ \
+  CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
+  BINDGEN_EXTRA_CLANG_ARGS_aarch64_unknown_linux_gnu="--sysroot=/usr/aarch64-linux-gnu" \
+    cargo check --release --locked -p edge-agent --all-targets --features cuda,tensorrt --target aarch64-unknown-linux-gnu
+}
+
 case "${1:-}" in
   setup) setup ;;
+  check-aarch64) check_aarch64 ;;
   demo)
     setup
     cargo build --release -p edge-agent
@@ -71,5 +87,5 @@ case "${1:-}" in
     ensure_broker
     exec cargo test --release --workspace
     ;;
-  *) echo "usage: $0 demo|test|setup" >&2; exit 2 ;;
+  *) echo "usage: $0 demo|test|setup|check-aarch64" >&2; exit 2 ;;
 esac
