@@ -544,6 +544,13 @@ mod tests {
 
     const BODY: &[u8] = b"not really an onnx model, but bytes all the same";
 
+    /// A server with `BODY` at `/m.onnx`, a staging folder, its URL and hash.
+    fn serving_body() -> (Server, tempfile::TempDir, String, String) {
+        let server = Server::start(vec![("/m.onnx", ok(BODY))]);
+        let url = server.url("/m.onnx");
+        (server, tempfile::tempdir().unwrap(), url, sha(BODY))
+    }
+
     fn sha(bytes: &[u8]) -> String {
         hex::encode(Sha256::digest(bytes))
     }
@@ -656,10 +663,7 @@ mod tests {
 
     #[test]
     fn good_download_lands_at_final_path() {
-        let server = Server::start(vec![("/m.onnx", ok(BODY))]);
-        let dir = tempfile::tempdir().unwrap();
-        let url = server.url("/m.onnx");
-        let hash = sha(BODY);
+        let (_server, dir, url, hash) = serving_body();
         let path =
             fetch_verified(&request(&url, &hash), &FetchSettings::default(), dir.path()).unwrap();
         assert_eq!(path, dir.path().join("efficientnet-lite0-1.2.0.onnx"));
@@ -981,10 +985,7 @@ mod tests {
 
     #[test]
     fn valid_signature_is_accepted() {
-        let server = Server::start(vec![("/m.onnx", ok(BODY))]);
-        let dir = tempfile::tempdir().unwrap();
-        let url = server.url("/m.onnx");
-        let hash = sha(BODY);
+        let (_server, dir, url, hash) = serving_body();
         let sig = sign("efficientnet-lite0", "1.2.0", &hash);
         let req = FetchRequest {
             signature: Some(&sig),
@@ -996,10 +997,7 @@ mod tests {
 
     #[test]
     fn missing_signature_is_rejected_when_key_configured() {
-        let server = Server::start(vec![("/m.onnx", ok(BODY))]);
-        let dir = tempfile::tempdir().unwrap();
-        let url = server.url("/m.onnx");
-        let hash = sha(BODY);
+        let (server, dir, url, hash) = serving_body();
         let err = fetch_verified(&request(&url, &hash), &keyed_settings(), dir.path()).unwrap_err();
         assert!(matches!(err, FetchError::SignatureMissing), "{err:?}");
         assert_eq!(err.code(), "signature_missing");
@@ -1009,10 +1007,7 @@ mod tests {
 
     #[test]
     fn signature_for_another_version_is_rejected() {
-        let server = Server::start(vec![("/m.onnx", ok(BODY))]);
-        let dir = tempfile::tempdir().unwrap();
-        let url = server.url("/m.onnx");
-        let hash = sha(BODY);
+        let (server, dir, url, hash) = serving_body();
         let replayed = sign("efficientnet-lite0", "1.1.0", &hash);
         let req = FetchRequest {
             signature: Some(&replayed),
