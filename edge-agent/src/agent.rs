@@ -239,7 +239,18 @@ pub fn run(
         if let Some(request) = request {
             notifier.reloading();
             figures.set_phase(Phase::Reloading);
-            let (outcome, next) = reload(&plan, &shared, pipeline, request.path.as_path(), &event_tx, &result_tx, limits, &live);
+            // Loading the new models can take long (a TensorRT engine build takes
+            // minutes): the supervisor keeps pinging the watchdog meanwhile, as
+            // long as the cameras' loops make progress.
+            let (outcome, next) = std::thread::scope(|scope| {
+                let reloading = scope.spawn(|| reload(&plan, &shared, pipeline, request.path.as_path(), &event_tx, &result_tx, limits, &live));
+                while !reloading.is_finished() {
+                    notifier.tick(&figures);
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                reloading.join()
+            })
+            .map_err(|_| AgentError::Start("the config reload panicked; the agent stops so systemd restarts it".into()))?;
             pipeline = next.0;
             summaries.extend(next.1);
             if let Some(new_plan) = next.2 {
