@@ -94,14 +94,7 @@ impl ModelPool {
 
     /// Name, version and file sha256 of every model opened so far (once per model).
     pub fn loaded(&self) -> Vec<crate::event::ModelRef> {
-        let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        let mut refs: Vec<_> = open
-            .values()
-            .map(|s| s.model_ref())
-            .collect();
-        refs.sort_by(|a, b| a.name.cmp(&b.name));
-        refs.dedup();
-        refs
+        self.models().iter().map(|s| s.model_ref()).collect()
     }
 
     pub fn classifier(&self, name: &str) -> Result<ImageClassifier, InferenceError> {

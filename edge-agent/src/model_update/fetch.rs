@@ -203,13 +203,6 @@ fn check_key(key: VerifyingKey) -> Result<VerifyingKey, &'static str> {
     }
 }
 
-/// SHA-256 of a file as lower-case hex.
-pub fn sha256_file(path: &Path) -> Result<String, io::Error> {
-    let mut hasher = Sha256::new();
-    io::copy(&mut File::open(path)?, &mut hasher)?;
-    Ok(hex::encode(hasher.finalize()))
-}
-
 /// Downloads into `staging_dir/<name>-<version>.onnx.part`, hashing while
 /// writing, fsyncs, checks size/hash/signature, then renames to
 /// `staging_dir/<name>-<version>.onnx` and returns that path.
@@ -541,6 +534,7 @@ mod tests {
     use std::net::{TcpListener, TcpStream};
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use crate::inference::manifest::sha256_file;
 
     const BODY: &[u8] = b"not really an onnx model, but bytes all the same";
 

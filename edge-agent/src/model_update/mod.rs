@@ -74,7 +74,7 @@ impl ModelUpdater {
             message: e.to_string(),
             path: Some("/model".into()),
         };
-        pool.catalog.get(&cmd.model).map_err(not_here)?;
+        let file_name = pool.catalog.get(&cmd.model).map(|m| m.file.clone()).map_err(not_here)?;
         let running = self.running_session(&pool, &cmd.model)?;
         let sha256 = cmd.sha256.to_ascii_lowercase();
         if running.version() == cmd.version && running.sha256() == sha256 {
@@ -94,7 +94,6 @@ impl ModelUpdater {
             message: format!("{e}; version {} keeps running", running.version()),
             path: None,
         })?;
-        let file_name = pool.catalog.get(&cmd.model).map(|m| m.file.clone()).map_err(not_here)?;
         let folder = store.version_dir(&cmd.model, &cmd.version);
         let installed_path = folder.join(&file_name);
         let install = std::fs::create_dir_all(&folder).and_then(|_| std::fs::rename(&staged, &installed_path));
@@ -103,7 +102,7 @@ impl ModelUpdater {
             return Err(CommandError::new(ErrorCode::Internal, format!("cannot move the model into {} ({e}); free space in the state folder", folder.display())));
         }
         let previous_version = running.version();
-        let swapped = self.swap(&pool, &cmd.model, &installed_path, &cmd.version, &sha256, |store_ok| {
+        let swapped = self.swap(&pool, &running, &installed_path, &cmd.version, &sha256, |store_ok| {
             store.push(
                 &cmd.model,
                 Installed {
@@ -155,7 +154,7 @@ impl ModelUpdater {
             }
         };
         let (report, sessions) = self
-            .swap(&pool, model, &path, &version, &sha256, |ok| store.pop(model).map(|_| ok))
+            .swap(&pool, &running, &path, &version, &sha256, |ok| store.pop(model).map(|_| ok))
             .map_err(|m| rejected(format!("{m}; version {} keeps running", current.version)))?;
         if let Some(folder) = current.path.parent() {
             let _ = std::fs::remove_dir_all(folder);
@@ -182,29 +181,26 @@ impl ModelUpdater {
             .map_err(|e| CommandError::new(ErrorCode::Internal, format!("cannot open the running model to compare with: {e}")))
     }
 
-    /// Opens `file` beside every running session of `model`, self-tests it,
-    /// runs `record` (which persists the change), and only then swaps.
+    /// Opens `file` beside every running session of the model, self-tests it
+    /// against `reference` (from [`Self::running_session`]), runs `record`
+    /// (which persists the change), and only then swaps.
     fn swap(
         &self,
         pool: &ModelPool,
-        model: &str,
+        reference: &Arc<ModelSession>,
         file: &Path,
         version: &str,
         sha256: &str,
         record: impl FnOnce(()) -> Result<(), String>,
     ) -> Result<(serde_json::Value, usize), String> {
         let open = |s: &ModelSession| s.candidate(file, version, sha256).map(Arc::new).map_err(|e: InferenceError| format!("the new model cannot be loaded: {e}"));
-        let running = pool.open_sessions(model);
-        let reference = match running.first() {
-            Some(s) => s.clone(),
-            None => self.running_session(pool, model).map_err(|e| e.message)?,
-        };
-        let tested = open(&reference)?;
-        let report = selftest::self_test(&tested, &reference).map_err(|m| format!("self-test failed: {m}"))?;
+        let running = pool.open_sessions(reference.name());
+        let tested = open(reference)?;
+        let report = selftest::self_test(&tested, reference).map_err(|m| format!("self-test failed: {m}"))?;
         // Replicas with other thread settings need their own session each.
         let mut candidates = Vec::with_capacity(running.len());
         for s in &running {
-            candidates.push(if Arc::ptr_eq(s, &reference) { tested.clone() } else { open(s)? });
+            candidates.push(if Arc::ptr_eq(s, reference) { tested.clone() } else { open(s)? });
         }
         record(())?;
         for (s, c) in running.iter().zip(&candidates) {
