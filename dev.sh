@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One entry point for a fresh Debian/Ubuntu box (package registries reachable):
-#   ./dev.sh demo   install what is missing, fetch + verify models, run the demo
+#   ./dev.sh demo   install what is missing, fetch + verify models, run the demo:
+#                   agent (replay cameras) -> embedded broker -> review console
 #   ./dev.sh test   the same set-up, then the whole test suite
 #   ./dev.sh setup  set-up only
 #   ./dev.sh check-aarch64   the crate compiles for Jetsons (aarch64, GPU features on)
@@ -15,6 +16,39 @@ BUILD_PKGS=(build-essential pkg-config libclang-dev cmake nasm python3 python3-v
 TEST_PKGS=(opencv-doc fonts-wqy-microhei python3-gi gir1.2-gst-rtsp-server-1.0
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly mosquitto
   chromium chromium-driver)
+
+# The demo's sorting station is rendered from Debian's sample photos.
+DEMO_PKGS=(opencv-doc)
+
+# The review console's tests use PostgreSQL: $REVIEW_TEST_POSTGRES if set, else
+# a server on 127.0.0.1:5432 that lets `postgres` in without a password, else a
+# private server started here (trust auth, 127.0.0.1:55432, data under $TMPDIR).
+ensure_postgres() {
+  if [ -n "${REVIEW_TEST_POSTGRES:-}" ]; then return 0; fi
+  local url="postgres://postgres@127.0.0.1:5432/postgres"
+  if command -v psql >/dev/null && psql -w "$url" -qAtc 'select 1' >/dev/null 2>&1; then
+    export REVIEW_TEST_POSTGRES="$url"
+    return 0
+  fi
+  apt_install postgresql
+  local port=55432
+  url="postgres://postgres@127.0.0.1:$port/postgres"
+  if ! psql -w "$url" -qAtc 'select 1' >/dev/null 2>&1; then
+    echo "==> starting a private PostgreSQL on 127.0.0.1:$port for the tests"
+    local bin data="${TMPDIR:-/tmp}/review-console-test-pg"
+    bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+    local as=()
+    rm -rf "$data"
+    mkdir -p "$data"
+    if [ "$(id -u)" -eq 0 ]; then
+      as=(runuser -u postgres --)   # initdb refuses to run as root
+      chown postgres "$data"
+    fi
+    "${as[@]}" "$bin/initdb" -D "$data" -A trust -U postgres >/dev/null
+    "${as[@]}" "$bin/pg_ctl" -D "$data" -l "$data/server.log" -o "-p $port -k $data -c listen_addresses=127.0.0.1" -w start >/dev/null
+  fi
+  export REVIEW_TEST_POSTGRES="$url"
+}
 
 # The MQTT tests use a broker at 127.0.0.1:1883; start one if none listens.
 ensure_broker() {
@@ -70,21 +104,37 @@ case "${1:-}" in
   setup) setup ;;
   check-aarch64) check_aarch64 ;;
   demo)
-    setup
-    cargo build --release -p edge-agent
-    ./target/release/edge-agent models verify
-    ./target/release/edge-agent classify demo/frames/*.jpg
-    # The agent (with its embedded MQTT broker) in the background, and what it
-    # publishes printed live in the foreground.
-    mkdir -p var/demo
-    ./target/release/edge-agent run --config demo/config.toml --duration 20s --output var/demo/results.jsonl &
+    setup "${DEMO_PKGS[@]}"
+    cargo build --release -p edge-agent -p review-console
+    bin=./target/release
+    $bin/edge-agent models verify
+    $bin/edge-agent classify demo/frames/*.jpg
+    # A sorting station on a replay camera: seeded footage, some items into the wrong bin.
+    rm -rf var/demo/station
+    $bin/edge-agent simulate-station --out var/demo/station --seconds 30
+    # The review console's demo user (SQLite under var/demo, nothing to install).
+    REVIEW_CONSOLE_PASSWORD=demo-password $bin/review-console user --config demo/review-console.toml add --role admin demo
+    # The agent with its embedded MQTT broker, the console subscribed to it, and
+    # what the agent publishes printed live in the foreground.
+    $bin/edge-agent run --config demo/station.toml --duration 40s --output var/demo/results.jsonl &
     agent=$!
-    ./target/release/edge-agent watch --config demo/config.toml --timeout 22s || true
-    wait "$agent"
+    for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/11883) 2>/dev/null && break; sleep 0.2; done
+    $bin/review-console serve --config demo/review-console.toml 2>var/demo/review-console.log &
+    console=$!
+    trap 'kill "$agent" "$console" 2>/dev/null || true' EXIT
+    $bin/edge-agent watch --config demo/station.toml --timeout 42s || true
+    wait "$agent" || true
+    echo
+    echo "==> the review queue (review-console queue --config demo/review-console.toml):"
+    $bin/review-console queue --config demo/review-console.toml
+    echo
+    echo "==> review them at http://127.0.0.1:8090 (user demo, password demo-password)"
+    if [ -t 0 ]; then echo "    Ctrl-C stops the console."; wait "$console"; fi
     ;;
   test)
     setup "${TEST_PKGS[@]}"
     ensure_broker
+    ensure_postgres
     exec cargo test --release --workspace
     ;;
   *) echo "usage: $0 demo|test|setup|check-aarch64" >&2; exit 2 ;;

@@ -72,6 +72,10 @@ pub enum Command {
     /// Measure the agent as a service: start-up time to READY, resident memory
     /// and CPU per camera at 5 fps, with one camera and with three (every model loaded).
     BenchField(BenchFieldArgs),
+    /// Render seeded sorting-station footage (real item photos dropped into the
+    /// four bins, some into the wrong one) with its calibration: a replay camera
+    /// for demos and trials, no camera needed.
+    SimulateStation(SimulateStationArgs),
 }
 
 /// Where the enrollment store and the sorting task's models are.
@@ -154,6 +158,23 @@ pub struct BenchFieldArgs {
     /// Seconds over which CPU and frames are measured.
     #[arg(long, default_value_t = 30)]
     pub seconds: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateStationArgs {
+    /// Folder to write `frames/`, `frames.txt` and `<camera>.toml` into.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Seconds of footage.
+    #[arg(long, default_value_t = 20.0)]
+    pub seconds: f64,
+    #[arg(long, default_value_t = 10.0)]
+    pub fps: f64,
+    /// Camera id in the calibration file.
+    #[arg(long, default_value = "station-bins")]
+    pub camera: String,
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
 }
 
 /// The OCR models and how they run.

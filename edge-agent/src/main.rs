@@ -28,6 +28,7 @@ fn main() -> ExitCode {
         Command::Enroll(args) => commands::enroll::enroll(args),
         Command::BenchSorting(args) => commands::bench_sorting::bench_sorting(args),
         Command::BenchField(args) => commands::bench_field::bench_field(args),
+        Command::SimulateStation(args) => commands::simulate_station::simulate_station(args),
     };
     match outcome {
         Ok(code) => code,

@@ -13,6 +13,7 @@ pub mod inspect;
 pub mod leak;
 pub mod models;
 pub mod run;
+pub mod simulate_station;
 pub mod watch;
 
 /// sysexits' EX_CONFIG: the config (or a manifest it names) is wrong.
