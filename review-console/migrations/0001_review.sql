@@ -22,6 +22,8 @@ CREATE TABLE events (
     item_category TEXT,
     bin_zone TEXT,
     bin_category TEXT,
+    -- What a run of events follows (a leak's leak_id), so open leaks are found in SQL.
+    track TEXT,
     evidence_sha256 TEXT,
     payload TEXT NOT NULL,
     broker TEXT NOT NULL,
@@ -41,12 +43,14 @@ CREATE TABLE events (
     feedback_command TEXT,
     feedback_reply TEXT
 );
+-- The queue is newest first within `flagged`, by each filter it offers.
 CREATE INDEX events_by_time ON events (time_ms, event_id);
-CREATE INDEX events_flagged_by_time ON events (flagged, time_ms);
-CREATE INDEX events_site_time ON events (site, time_ms);
-CREATE INDEX events_device_time ON events (device_id, time_ms);
-CREATE INDEX events_kind_time ON events (kind, time_ms);
-CREATE INDEX events_review_time ON events (review, time_ms);
+CREATE INDEX events_flagged_time ON events (flagged, time_ms, event_id);
+CREATE INDEX events_flagged_site_time ON events (flagged, site, time_ms);
+CREATE INDEX events_flagged_device_time ON events (flagged, device_id, time_ms);
+CREATE INDEX events_flagged_kind_time ON events (flagged, kind, time_ms);
+CREATE INDEX events_flagged_review_time ON events (flagged, review, time_ms);
+CREATE INDEX events_kind_track ON events (kind, time_ms, track);
 CREATE INDEX events_feedback ON events (feedback_request_id);
 
 CREATE TABLE evidence (

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use axum::body::Body;
 use axum::http::{Request, header};
 use serde_json::Value;
@@ -22,6 +22,8 @@ use crate::web::{self, AppState};
 
 pub struct BenchOptions {
     pub server: String,
+    /// A broker to measure the whole path through (publisher -> broker -> subscriber -> store).
+    pub mqtt: Option<String>,
     pub events: usize,
     pub queue_events: usize,
     pub batch: usize,
@@ -44,7 +46,7 @@ pub fn evidence_frame(seed: u64) -> Vec<u8> {
     let mut rng = fastrand::Rng::with_seed(seed);
     let img = image::RgbImage::from_fn(1280, 720, |x, y| {
         let base = ((x / 5 + y / 3) % 200) as i32 + 30;
-        let n = rng.i32(-10..=10);
+        let n = rng.i32(-6..=6);
         image::Rgb([(base + n).clamp(0, 255) as u8, (base / 2 + 60 + n).clamp(0, 255) as u8, (220 - base / 2 + n).clamp(0, 255) as u8])
     });
     let mut out = Vec::new();
@@ -76,22 +78,90 @@ pub fn synthetic_event(i: usize, time_ms: i64, jpeg: Option<(&str, usize)>) -> (
     (format!("{PREFIX}/{site}/{device}/events/{kind}"), e.to_string().into_bytes(), id)
 }
 
-/// Ingests `n` events with pictures in batches; returns events per second.
-async fn ingest(store: &Store, schemas: &Schemas, n: usize, batch: usize, jpeg: &[u8], start_ms: i64) -> Result<f64> {
+/// `n` events with their pictures, as (topic, payload) messages.
+fn messages(n: usize, jpeg: &[u8], start_ms: i64, prefix: &str) -> Vec<(String, Vec<u8>)> {
     let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(jpeg));
     let mut messages = Vec::with_capacity(n * 2);
     for i in 0..n {
         let (topic, payload, id) = synthetic_event(i, start_ms + i as i64 * 1000, Some((&sha, jpeg.len())));
-        let site_device: Vec<&str> = topic.split('/').collect();
-        messages.push((topic.clone(), payload));
-        messages.push((format!("{PREFIX}/{}/{}/evidence/{id}", site_device[2], site_device[3]), jpeg.to_vec()));
+        let topic = topic.replacen(PREFIX, prefix, 1);
+        let parts: Vec<&str> = topic.split('/').collect();
+        let evidence = format!("{prefix}/{}/{}/evidence/{id}", parts[parts.len() - 4], parts[parts.len() - 3]);
+        messages.push((topic, payload));
+        messages.push((evidence, jpeg.to_vec()));
     }
+    messages
+}
+
+/// The whole path: a publisher sends through the broker, the console's subscriber
+/// checks, stores and acks; timed from the first publish to the last picture stored.
+async fn ingest_over_mqtt(store: &Store, address: &str, n: usize, batch: usize, jpeg: &[u8], start_ms: i64) -> Result<f64> {
+    use std::sync::atomic::Ordering;
+    let prefix = format!("bench-{}/v1", uuid::Uuid::now_v7().simple());
+    let stats = Arc::new(IngestStats::default());
+    let broker = crate::config::BrokerConfig {
+        name: "bench".into(),
+        address: address.into(),
+        client_id: format!("review-bench-{}", uuid::Uuid::now_v7().simple()),
+        prefix: prefix.clone(),
+        shared_group: None,
+        username: None,
+        password: None,
+        tls: false,
+        ca_file: None,
+    };
+    let link = crate::ingest::subscriber::start(&broker, store.clone(), Arc::new(Schemas::load()?), LIMITS, batch, stats.clone())?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !link.connected.load(Ordering::Relaxed) {
+        anyhow::ensure!(Instant::now() < deadline, "cannot connect to the broker at {address}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (host, port) = crate::config::split_address(address).context("broker address")?;
+    let mut o = rumqttc::MqttOptions::new(format!("review-bench-pub-{}", uuid::Uuid::now_v7().simple()), host, port);
+    o.set_max_packet_size(16 << 20, 16 << 20).set_inflight(100);
+    let (publisher, mut eventloop) = rumqttc::AsyncClient::new(o, 200);
+    tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
+    let messages = messages(n, jpeg, start_ms, &prefix);
     let t = Instant::now();
+    // At most MAX_BACKLOG messages published and not yet stored: a broker queues only
+    // so much per subscriber (Mosquitto: max_queued_messages, 1000 by default) and drops the rest.
+    const MAX_BACKLOG: u64 = 400;
+    let stuck = |what: &str| anyhow::anyhow!("{what}: {} of {} messages stored; the broker dropped some (raise its max_queued_messages)", stats.stored.load(Ordering::Relaxed), 2 * n);
+    for (sent, (topic, payload)) in messages.into_iter().enumerate() {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while sent as u64 > stats.stored.load(Ordering::Relaxed) + MAX_BACKLOG {
+            if Instant::now() > deadline {
+                return Err(stuck("no progress for 60 s"));
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        publisher.publish(topic, rumqttc::QoS::AtLeastOnce, false, payload).await?;
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while stats.stored.load(Ordering::Relaxed) < 2 * n as u64 {
+        if Instant::now() > deadline {
+            return Err(stuck("after the last publish"));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let rate = n as f64 / t.elapsed().as_secs_f64();
+    let _ = publisher.disconnect().await;
+    let _ = link.client.disconnect().await;
+    Ok(rate)
+}
+
+/// Ingests `n` events with pictures in batches; returns (events per second, share of the time in the checks).
+async fn ingest(store: &Store, schemas: &Schemas, n: usize, batch: usize, jpeg: &[u8], start_ms: i64) -> Result<(f64, f64)> {
+    let messages = messages(n, jpeg, start_ms, PREFIX);
+    let (t, mut checking) = (Instant::now(), Duration::ZERO);
     for chunk in messages.chunks(batch) {
+        let c = Instant::now();
         let accepted: Vec<_> = chunk.iter().map(|(t, p)| schemas.accept(PREFIX, t, p, &LIMITS).map_err(|r| anyhow::anyhow!("{}", r.reason))).collect::<Result<_>>()?;
+        checking += c.elapsed();
         store.ingest("bench", &accepted, &[]).await?;
     }
-    Ok(n as f64 / t.elapsed().as_secs_f64())
+    Ok((n as f64 / t.elapsed().as_secs_f64(), checking.as_secs_f64() / t.elapsed().as_secs_f64()))
 }
 
 /// Fills the store with events without pictures, fast (the queue does not read pictures).
@@ -144,12 +214,16 @@ async fn run_on(o: &BenchOptions, url: &str) -> Result<()> {
 
     // Ingest: the baseline is one message per transaction (what an ack-per-message subscriber would do).
     let baseline_n = (o.events / 10).max(50);
-    let single = ingest(&store, &schemas, baseline_n, 1, &jpeg, t0).await?;
-    let batched = ingest(&store, &schemas, o.events, o.batch, &jpeg, t0 + 1_000_000_000).await?;
+    let (single, _) = ingest(&store, &schemas, baseline_n, 1, &jpeg, t0).await?;
+    let (batched, checks) = ingest(&store, &schemas, o.events, o.batch, &jpeg, t0 + 1_000_000_000).await?;
     let mb = (o.events * jpeg.len()) as f64 / 1e6;
     println!("\ningest (schema check + store, with pictures):");
     println!("  baseline, 1 message per transaction : {single:8.0} events/s  ({baseline_n} events)");
-    println!("  batches of {:4} messages            : {batched:8.0} events/s  ({} events, {:.0} MB of pictures)  x{:.1} the baseline", o.batch, o.events, mb, batched / single);
+    println!("  batches of {:4} messages            : {batched:8.0} events/s  ({} events, {:.0} MB of pictures, {:.0} MB/s; checks {:.0} % of the time)  x{:.1} the baseline", o.batch, o.events, mb, batched * jpeg.len() as f64 / 1e6, checks * 100.0, batched / single);
+    if let Some(address) = &o.mqtt {
+        let over = ingest_over_mqtt(&store, address, o.events, o.batch, &jpeg, t0 + 1_500_000_000).await?;
+        println!("  through MQTT ({address}), QoS 1, ack after commit: {over:8.0} events/s  ({} events)  x{:.1} the baseline", o.events, over / single);
+    }
 
     // Queue page at the stored count now (baseline) and at queue_events.
     store.put_user("bench", "bench-password-1", Role::Viewer).await?;

@@ -62,6 +62,9 @@ enum Command {
         /// A PostgreSQL URL whose user may create databases, or `sqlite`.
         #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
         server: String,
+        /// Also measure through this MQTT broker (host:port): publisher -> broker -> subscriber -> store.
+        #[arg(long)]
+        mqtt: Option<String>,
         #[arg(long, default_value_t = 5000)]
         events: usize,
         #[arg(long, default_value_t = 100_000)]
@@ -218,8 +221,8 @@ async fn run(command: Command) -> Result<()> {
             }
             Ok(())
         }
-        Command::Bench { server, events, queue_events, batch } => {
-            review_console::bench::run(review_console::bench::BenchOptions { server, events, queue_events, batch }).await
+        Command::Bench { server, mqtt, events, queue_events, batch } => {
+            review_console::bench::run(review_console::bench::BenchOptions { server, mqtt, events, queue_events, batch }).await
         }
     }
 }

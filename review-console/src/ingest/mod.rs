@@ -88,6 +88,7 @@ pub struct EventRow {
     pub item_category: Option<String>,
     pub bin_zone: Option<String>,
     pub bin_category: Option<String>,
+    pub track: Option<String>,
     pub evidence_sha256: Option<String>,
     pub payload: String,
 }
@@ -307,6 +308,7 @@ fn event_row(t: &Topic, kind: &str, json: &Value, payload: String) -> Result<Eve
         item_category,
         bin_zone,
         bin_category,
+        track: d.get("leak_id").filter(|v| !v.is_null()).map(|v| v.to_string().chars().take(64).collect()),
         evidence_sha256: text_at(json, "/evidence/sha256"),
         payload,
     })

@@ -130,6 +130,11 @@ impl Store {
             .await
             .with_context(|| format!("cannot open the database {}: check database.url, that the server runs and the user may connect", redact(&url)))?;
         MIGRATOR.run(&pool).await.context("applying the database migrations")?;
+        if backend == Backend::Postgres {
+            // Pictures are JPEGs: storing them out of line without compression spares
+            // PostgreSQL a futile pglz pass over every picture (SQLite has no such setting).
+            pool.execute("ALTER TABLE evidence ALTER COLUMN jpeg SET STORAGE EXTERNAL").await.context("setting the evidence column's storage")?;
+        }
         Ok(Store { pool, backend })
     }
 
@@ -144,8 +149,8 @@ impl Store {
             match item {
                 Accepted::Event(e) => {
                     let done = sqlx::query(
-                        "INSERT INTO events (event_id, site, device_id, camera, task, kind, verdict, priority, flagged, seq, time_ms, captured_ms, confidence, message_zh, item_label, item_category, bin_zone, bin_category, evidence_sha256, payload, broker, received_ms)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
+                        "INSERT INTO events (event_id, site, device_id, camera, task, kind, verdict, priority, flagged, seq, time_ms, captured_ms, confidence, message_zh, item_label, item_category, bin_zone, bin_category, track, evidence_sha256, payload, broker, received_ms)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)
                          ON CONFLICT (event_id) DO NOTHING",
                     )
                     .bind(&e.event_id)
@@ -166,6 +171,7 @@ impl Store {
                     .bind(&e.item_category)
                     .bind(&e.bin_zone)
                     .bind(&e.bin_category)
+                    .bind(&e.track)
                     .bind(&e.evidence_sha256)
                     .bind(&e.payload)
                     .bind(broker)

@@ -11,6 +11,9 @@ use sqlx::Row;
 
 use super::{Store, now_ms};
 
+/// Open leaks listed on the overview, newest first.
+pub const OPEN_LEAKS_SHOWN: i64 = 50;
+
 /// A heartbeat older than this means the device has gone quiet, whatever its status says.
 pub const SILENT_AFTER_MS: i64 = 180_000;
 
@@ -153,10 +156,17 @@ impl Store {
             let (site, day, n): (String, i64, i64) = (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
             per_day.entry(site).or_default().push((beijing_day(day), n));
         }
-        let rows = sqlx::query("SELECT event_id, site, device_id, camera, verdict, time_ms, payload FROM events WHERE kind = 'leak' AND time_ms >= $1 ORDER BY time_ms")
-            .bind(now - 7 * 86_400_000)
-            .fetch_all(&self.pool)
-            .await?;
+        // The latest event of each leak (device, camera, leak id) in the last week; open unless cleared.
+        let rows = sqlx::query(
+            "SELECT e.event_id, e.site, e.device_id, e.camera, e.verdict, e.time_ms, e.payload FROM events e
+             JOIN (SELECT site, device_id, camera, track, MAX(time_ms) AS last_ms FROM events WHERE kind = 'leak' AND time_ms >= $1 GROUP BY site, device_id, camera, track) l
+               ON e.site = l.site AND e.device_id = l.device_id AND e.camera = l.camera AND e.track = l.track AND e.time_ms = l.last_ms
+             WHERE e.kind = 'leak' AND e.verdict <> 'cleared' ORDER BY e.time_ms DESC LIMIT $2",
+        )
+        .bind(now - 7 * 86_400_000)
+        .bind(OPEN_LEAKS_SHOWN)
+        .fetch_all(&self.pool)
+        .await?;
         let mut leaks = Vec::new();
         for r in &rows {
             let payload: String = r.try_get(6)?;

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::i18n::{Lang, t};
+use super::i18n::t;
 use super::{AppState, LANG_COOKIE, LOGIN_COOKIE, Me, SESSION_COOKIE, cookie, lang_of, pages, set_cookie};
 use crate::auth::{self, Role};
 use crate::export::{self, Period};
