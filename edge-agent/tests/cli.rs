@@ -115,3 +115,19 @@ fn the_demo_runs_end_to_end() {
         assert_eq!(fruit["provider"]["active"], "cpu");
     }
 }
+
+#[test]
+fn simulate_station_writes_replayable_footage_and_its_calibration() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("station");
+    let o = edge_agent().args(["simulate-station", "--seconds", "6", "--fps", "5", "--out"]).arg(&out).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("30 frames at 5 fps; items dropped: 1, into the wrong bin: 1"), "{}", String::from_utf8_lossy(&o.stdout));
+    let list = std::fs::read_to_string(out.join("frames.txt")).unwrap();
+    assert_eq!(list.lines().count(), 30);
+    assert!(list.lines().all(|l| std::path::Path::new(l).is_absolute() && std::path::Path::new(l).is_file()));
+    let cal = edge_agent::calibration::Calibration::load(&out.join("station-bins.toml")).unwrap();
+    assert_eq!(cal.file.zones.iter().filter(|z| z.category.is_some()).count(), 4, "four bins with their categories");
+    let bad = edge_agent().args(["simulate-station", "--seconds", "0", "--out"]).arg(&out).output().unwrap();
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("--seconds"));
+}

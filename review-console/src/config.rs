@@ -144,8 +144,10 @@ impl Config {
         let de = toml::Deserializer::parse(&text).with_context(|| format!("{} is not valid TOML", path.display()))?;
         let mut config: Config = serde_path_to_error::deserialize(de)
             .map_err(|e| anyhow::anyhow!("{}: at `{}`: {}", path.display(), e.path(), e.inner().message()))?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        config.resolve(base);
+        // Absolute, so that a relative --config still gives a usable sqlite:// URL.
+        let base = std::path::absolute(path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")))
+            .with_context(|| format!("cannot resolve the folder of {}", path.display()))?;
+        config.resolve(&base);
         config.validate().with_context(|| format!("{} has problems", path.display()))?;
         Ok(config)
     }
@@ -222,4 +224,29 @@ pub fn split_address(address: &str) -> Option<(String, u16)> {
     let (host, port) = address.rsplit_once(':')?;
     let port: u16 = port.parse().ok()?;
     (!host.is_empty() && port > 0).then(|| (host.trim_matches(['[', ']']).to_string(), port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_config_loads_with_an_absolute_sqlite_path() {
+        let c = Config::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../demo/review-console.toml"))).unwrap();
+        assert!(c.database.url.starts_with("sqlite:///") && c.database.url.ends_with("var/demo/review.db"), "{}", c.database.url);
+        assert_eq!((c.brokers.len(), c.web.secure_cookies, c.ingest.batch), (1, true, 200));
+    }
+
+    #[test]
+    fn every_problem_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "[database]\nurl = \"mysql://x\"\n[[brokers]]\nname = \"a\"\naddress = \"nohost\"\nclient_id = \"\"\nprefix = \"zwaste/#\"\n[[brokers]]\nname = \"a\"\naddress = \"h:1\"\nclient_id = \"c\"\n[ingest]\nbatch = 0\n").unwrap();
+        let e = format!("{:#}", Config::load(&file).unwrap_err());
+        for needle in ["database.url", "brokers[0].address", "brokers[0].client_id", "brokers[0].prefix", "brokers[1].name `a` is used twice", "ingest.batch"] {
+            assert!(e.contains(needle), "{needle} missing in: {e}");
+        }
+        std::fs::write(&file, "[database]\nurl = \"sqlite://x.db\"\n[web]\nlisten = \"nowhere\"\n").unwrap();
+        assert!(format!("{:#}", Config::load(&file).unwrap_err()).contains("web.listen"));
+    }
 }

@@ -49,6 +49,6 @@ pub fn simulate_station(args: &SimulateStationArgs) -> anyhow::Result<ExitCode> 
     let cal = args.out.join(format!("{}.toml", args.camera));
     Calibration::write(&scene.calibration(&args.camera), &cal)?;
     let wrong = drops.iter().filter(|d| d.item.category != bins[d.bin]).count();
-    println!("{}: {} frames at {} fps, {} items dropped ({wrong} into the wrong bin); calibration {}", args.out.display(), names.len(), args.fps, drops.len(), cal.display());
+    println!("{}: {} frames at {} fps; items dropped: {}, into the wrong bin: {wrong}; calibration {}", args.out.display(), names.len(), args.fps, drops.len(), cal.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -183,6 +183,24 @@ pub fn term(lang: Lang, prefix: &str, value: &str) -> String {
 mod tests {
     use super::*;
 
+    /// Every literal key the pages and handlers ask for has its texts (a missing one shows "?").
+    #[test]
+    fn every_key_the_pages_use_exists() {
+        let mut checked = 0;
+        for file in ["pages.rs", "handlers.rs"] {
+            let src = std::fs::read_to_string(format!("{}/src/web/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+            for marker in ["t(lang, \"", "t(me.lang, \"", "&me, \""] {
+                for (at, _) in src.match_indices(marker) {
+                    let rest = &src[at + marker.len()..];
+                    let key = &rest[..rest.find('"').unwrap()];
+                    assert!(TEXTS.iter().any(|(k, _, _)| *k == key), "{file}: no text for `{key}`");
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 80, "found {checked} keys: the scan no longer matches the code");
+    }
+
     #[test]
     fn every_text_exists_in_both_languages_once() {
         let mut seen = std::collections::HashSet::new();
@@ -191,6 +209,7 @@ mod tests {
             assert!(!zh.is_empty() && !en.is_empty(), "{k}");
         }
         assert_eq!(t(Lang::Zh, "cat.kitchen"), "厨余垃圾");
+        assert_eq!(t(Lang::En, "no.such.key"), "?");
         assert_eq!(term(Lang::En, "verdict", "misclassification"), "Wrong bin");
         assert_eq!(term(Lang::En, "verdict", "something-new"), "something-new");
     }
