@@ -7,13 +7,11 @@
 mod common;
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::browser::Browser;
 use common::{Console, broker_toml, http, unique};
-use edge_agent::simulate::station::{self, Drop, StationScene};
-use edge_agent::waste::WasteCategory;
+use edge_agent::simulate::station;
 use review_console::ingest::{Limits, Schemas};
 use review_console::store::Store;
 use review_console::store::scratch::ScratchDatabase;
@@ -126,31 +124,13 @@ fn no_page_or_api_without_a_session_and_no_post_without_its_token() {
     assert!(log.contains("cross-origin POST refused") && log.contains("verdict without a valid CSRF token refused"), "{log}");
 }
 
-/// Seeded station footage: a fruit into the blue bin (wrong), later one into the green bin.
+/// Seeded station footage from `edge-agent simulate-station` (10 s: a fruit into the
+/// blue bin, wrong, then one into the green bin) and the site's enrolled items.
 fn station_footage(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
-    let frames = dir.join("frames");
-    std::fs::create_dir_all(&frames).unwrap();
-    let scene = StationScene::new(1280, 720, 7).with_hands(false);
+    let out = dir.join("station");
+    let o = std::process::Command::new(common::agent_bin()).args(["simulate-station", "--seconds", "10", "--out"]).arg(&out).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let photos = station::item_photos().unwrap();
-    let fruit = Arc::new(photos.iter().find(|p| p.id.starts_with("apple")).or_else(|| photos.iter().find(|p| p.label_zh == "水果")).unwrap().clone());
-    assert_eq!(fruit.category, WasteCategory::Kitchen);
-    let bins = scene.bin_categories();
-    let (green, blue) = (bins.iter().position(|c| *c == WasteCategory::Kitchen).unwrap(), bins.iter().position(|c| *c == WasteCategory::Recyclable).unwrap());
-    let drops = vec![
-        Drop { item: fruit.clone(), bin: blue, start_s: 2.0, hold_s: 1.5, nuisance: false },
-        Drop { item: fruit.clone(), bin: green, start_s: 6.0, hold_s: 1.5, nuisance: false },
-    ];
-    let mut names = Vec::new();
-    for i in 0..100 {
-        let (img, _) = scene.frame(&drops, i as f64 / 10.0);
-        let path = frames.join(format!("f{i:04}.jpg"));
-        img.save(&path).unwrap();
-        names.push(path.display().to_string());
-    }
-    let list = dir.join("frames.txt");
-    std::fs::write(&list, names.join("\n")).unwrap();
-    let cal = dir.join("station.toml");
-    edge_agent::calibration::Calibration::write(&scene.calibration("station-bins"), &cal).unwrap();
     // The site has enrolled its items (edge-agent enroll), as at a real station.
     for label in ["水果", "纸盒", "纸牌"] {
         let files: Vec<_> = photos
@@ -172,7 +152,7 @@ fn station_footage(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
             .unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
-    (list, cal)
+    (out.join("frames.txt"), out.join("station-bins.toml"))
 }
 
 struct Agent(std::process::Child);

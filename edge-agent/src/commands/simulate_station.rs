@@ -20,7 +20,8 @@ pub fn simulate_station(args: &SimulateStationArgs) -> anyhow::Result<ExitCode> 
     let bins = scene.bin_categories();
     let bin = |c: WasteCategory| bins.iter().position(|b| *b == c).expect("the scene has all four bins");
     let pick = |c: WasteCategory| photos.iter().find(|p| p.category == c).cloned().map(Arc::new);
-    let fruit = pick(WasteCategory::Kitchen).context("no kitchen-waste photo")?;
+    // The apple: one item everybody recognises (the first kitchen-waste photo otherwise).
+    let fruit = photos.iter().find(|p| p.id.starts_with("apple")).cloned().map(Arc::new).or_else(|| pick(WasteCategory::Kitchen)).context("no kitchen-waste photo")?;
     let recyclable = pick(WasteCategory::Recyclable).context("no recyclable photo")?;
     // Every 4 s an item: wrong, right, wrong, wrong, right ...
     let plan = [

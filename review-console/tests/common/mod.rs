@@ -5,6 +5,11 @@
 
 #[path = "../../../edge-agent/tests/common/browser.rs"]
 pub mod browser;
+/// The agent's test helpers for brokers and ports (they call `bin`, `models_dir`, `repo_root` below).
+#[path = "../../../edge-agent/tests/common/mqtt.rs"]
+pub mod mqtt;
+
+pub use mqtt::{free_port, wait_for_port};
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -30,27 +35,21 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
+/// The edge-agent binary (the name the agent's helpers use).
+pub fn bin() -> PathBuf {
+    agent_bin()
+}
+
+pub fn models_dir() -> PathBuf {
+    repo_root().join("models")
+}
+
 /// The edge-agent binary of the same build (cargo builds it for the workspace's tests).
 pub fn agent_bin() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let bin = exe.parent().unwrap().parent().unwrap().join("edge-agent");
     assert!(bin.is_file(), "{} missing: build it with `cargo build --release -p edge-agent` (cargo test --workspace does)", bin.display());
     bin
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-pub fn wait_for_port(port: u16, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
 }
 
 pub fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
