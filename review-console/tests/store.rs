@@ -62,6 +62,15 @@ async fn exercise(server: &str) {
     assert!(store.rejects(10).await.unwrap()[0].reason.contains("does not match its event"));
     assert_eq!(store.evidence_jpeg(&id2).await.unwrap(), None);
 
+    // A picture before its event is kept, unverified; the event's own picture replaces an impostor.
+    let (id3, e3) = sorting_event("bda-station-12", "edge-station12-01", "2026-11-20T04:00:00.000Z", &jpeg);
+    let ev3 = format!("zwaste/v1/bda-station-12/edge-station12-01/evidence/{id3}");
+    store.ingest("local", &[accept(&schemas, &ev3, &other)], &[]).await.unwrap();
+    assert_eq!(store.evidence_jpeg(&id3).await.unwrap(), None, "no event yet: nothing shown");
+    let c = store.ingest("local", &[accept(&schemas, topic, e3.to_string().as_bytes()), accept(&schemas, &ev3, &jpeg)], &[]).await.unwrap();
+    assert_eq!((c.events, c.evidence), (1, 1));
+    assert_eq!(store.evidence_jpeg(&id3).await.unwrap().unwrap(), jpeg);
+
     // More events over sites, kinds and days, for the filters and the cursor.
     let mut items = Vec::new();
     for i in 0..120 {
@@ -71,7 +80,7 @@ async fn exercise(server: &str) {
     store.ingest("local", &items, &[]).await.unwrap();
     let all = store.queue(&QueueFilter::default()).await.unwrap();
     // Sorting (3/5), leaks (1/5) and the two sorting events above are flagged; accepted intakes are not.
-    assert_eq!(all.total, 2 + 72 + 24, "flagged: sorting + leak events");
+    assert_eq!(all.total, 3 + 72 + 24, "flagged: sorting + leak events");
     assert_eq!(all.rows.len(), 50);
     assert!(all.rows.windows(2).all(|w| (w[0].time_ms, &w[0].event_id) >= (w[1].time_ms, &w[1].event_id)), "newest first");
     let mut seen: Vec<String> = all.rows.iter().map(|r| r.event_id.clone()).collect();
@@ -82,11 +91,11 @@ async fn exercise(server: &str) {
         next = page.next;
     }
     let unique: std::collections::HashSet<_> = seen.iter().collect();
-    assert_eq!((seen.len(), unique.len()), (98, 98), "the cursor walks every flagged event once");
+    assert_eq!((seen.len(), unique.len()), (99, 99), "the cursor walks every flagged event once");
     let site = store.queue(&QueueFilter { site: Some("site-03".into()), kind: Some("leak".into()), ..Default::default() }).await.unwrap();
     assert!(site.total > 0 && site.rows.iter().all(|r| r.site == "site-03" && r.kind == "leak"));
     let with_routine = store.queue(&QueueFilter { all: true, ..Default::default() }).await.unwrap();
-    assert_eq!(with_routine.total, 122);
+    assert_eq!(with_routine.total, 123);
     let hostile = store.queue(&QueueFilter { site: Some("x' OR '1'='1".into()), ..Default::default() }).await.unwrap();
     assert_eq!(hostile.total, 0, "filter values are bound, never spliced into SQL");
 
@@ -94,8 +103,10 @@ async fn exercise(server: &str) {
     let review = Review::from_form("corrected", "other", "大棒骨", "'; DROP TABLE events; --").unwrap();
     assert!(store.record_review(&id, &review, "zhang", Some(("review-1", "{\"cmd\":1}")), "127.0.0.1").await.unwrap());
     assert!(!store.record_review("019ad0f2-0000-7000-8000-000000000000", &review, "zhang", None, "127.0.0.1").await.unwrap());
+    assert!(store.feedback_due(60_000, 10).await.unwrap().is_empty(), "the verdict's own send goes first");
+    sqlx::query("UPDATE events SET reviewed_ms = reviewed_ms - 10000").execute(&store.pool).await.unwrap();
     let due = store.feedback_due(60_000, 10).await.unwrap();
-    assert_eq!(due.iter().map(|d| d.event_id.as_str()).collect::<Vec<_>>(), [id.as_str()]);
+    assert_eq!(due.iter().map(|d| d.event_id.as_str()).collect::<Vec<_>>(), [id.as_str()], "a verdict whose command never went out is due");
     store.feedback_sent(&id).await.unwrap();
     assert!(store.feedback_due(60_000, 10).await.unwrap().is_empty(), "sent a moment ago: not due");
     let mut reply = common::example("reply.ok.json");
@@ -112,7 +123,7 @@ async fn exercise(server: &str) {
     assert_eq!(detail.feedback_reply.unwrap()["result"]["enrolled"], true);
     let audit = store.audit_log(10).await.unwrap();
     assert_eq!((audit[0].action.as_str(), audit[0].target.as_deref(), audit[0].username.as_str()), ("verdict", Some(id.as_str()), "zhang"));
-    assert_eq!(store.queue(&QueueFilter { review: Some("unreviewed".into()), ..Default::default() }).await.unwrap().total, 97);
+    assert_eq!(store.queue(&QueueFilter { review: Some("unreviewed".into()), ..Default::default() }).await.unwrap().total, 98);
 
     // Status and heartbeat: the overview's devices, backlog and bins.
     let mut hb = common::example("heartbeat.json");

@@ -191,6 +191,7 @@ impl Store {
                 }
                 Accepted::Evidence(ev) => {
                     let owner = sqlx::query("SELECT site, device_id, evidence_sha256 FROM events WHERE event_id = $1").bind(&ev.event_id).fetch_optional(&mut *tx).await?;
+                    let mut verified = false;
                     if let Some(row) = owner {
                         let (site, device, sha): (String, String, Option<String>) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
                         if site != ev.site || device != ev.device_id || sha.as_deref() != Some(ev.sha256.as_str()) {
@@ -202,10 +203,17 @@ impl Store {
                             });
                             continue;
                         }
+                        verified = true;
                     }
-                    let done = sqlx::query(
-                        "INSERT INTO evidence (event_id, sha256, size, width, height, jpeg, received_ms) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id) DO NOTHING",
-                    )
+                    // A picture that came before its event is kept unverified; the one that
+                    // matches the event replaces it, so an early impostor cannot block it.
+                    let done = sqlx::query(if verified {
+                        "INSERT INTO evidence (event_id, sha256, size, width, height, jpeg, received_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)
+                         ON CONFLICT (event_id) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size, width = excluded.width, height = excluded.height, jpeg = excluded.jpeg, received_ms = excluded.received_ms
+                         WHERE evidence.sha256 <> excluded.sha256"
+                    } else {
+                        "INSERT INTO evidence (event_id, sha256, size, width, height, jpeg, received_ms) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id) DO NOTHING"
+                    })
                     .bind(&ev.event_id)
                     .bind(&ev.sha256)
                     .bind(ev.jpeg.len() as i64)

@@ -85,11 +85,13 @@ impl Store {
         let rows = sqlx::query(
             "SELECT event_id, broker, site, device_id, feedback_command FROM events
              WHERE feedback_state IN ('pending', 'sent') AND feedback_command IS NOT NULL AND feedback_attempts < $1
-               AND (feedback_sent_ms IS NULL OR feedback_sent_ms < $2)
+               AND ((feedback_sent_ms IS NULL AND reviewed_ms < $3) OR feedback_sent_ms < $2)
              ORDER BY reviewed_ms LIMIT 100",
         )
         .bind(max_attempts)
         .bind(now_ms() - resend_after_ms)
+        // Never sent: give the verdict's own send a moment before taking over.
+        .bind(now_ms() - 5_000)
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
