@@ -122,6 +122,7 @@ fn no_page_or_api_without_a_session_and_no_post_without_its_token() {
     }
     let log = console.log_text();
     assert!(log.contains("cross-origin POST refused") && log.contains("verdict without a valid CSRF token refused"), "{log}");
+    assert!(log.contains("request without a session refused") && log.contains("path=/api/queue"), "unsigned requests are logged:\n{log}");
 }
 
 /// Seeded station footage from `edge-agent simulate-station` (10 s: a fruit into the

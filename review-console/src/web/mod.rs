@@ -129,6 +129,7 @@ async fn require_session(State(state): State<AppState>, mut req: Request, next: 
     };
     let Some(session) = session else {
         if api || req.method() != Method::GET {
+            tracing::warn!(client = %client_of(&req), method = %req.method(), path = %req.uri().path(), "request without a session refused");
             return (StatusCode::UNAUTHORIZED, [(header::CONTENT_TYPE, "application/json")], r#"{"error":"sign in first"}"#).into_response();
         }
         let next_path = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
