@@ -151,6 +151,26 @@ async fn exercise(server: &str) {
     assert!(o.per_day.contains_key("site-03") && o.per_day["site-03"].iter().all(|(day, n)| day.len() == 10 && *n > 0));
     assert!(!o.open_leaks.is_empty(), "the synthetic leaks were never cleared");
 
+    // A leak is open until its latest event says cleared; one row per leak, its latest.
+    let mut leaks = Vec::new();
+    for (n, (leak_id, verdict)) in [(1, "suspected"), (2, "suspected"), (1, "growing"), (2, "cleared")].into_iter().enumerate() {
+        let mut e = common::example("event.leak.json");
+        let time = chrono::DateTime::from_timestamp_millis(chrono::Utc::now().timestamp_millis() - 600_000 + n as i64 * 60_000).unwrap().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+        e["event_id"] = uuid::Uuid::now_v7().to_string().into();
+        e["device_id"] = "edge-pod-leaks".into();
+        e["time"] = time.clone().into();
+        e["captured_at"] = time.into();
+        e["verdict"] = verdict.into();
+        e["details"]["leak_id"] = leak_id.into();
+        e["details"]["area_cm2"] = (10.0 * (n + 1) as f64).into();
+        leaks.push(accept(&schemas, "zwaste/v1/bda-pod-07/edge-pod-leaks/events/leak", e.to_string().as_bytes()));
+    }
+    store.ingest("local", &leaks, &[]).await.unwrap();
+    let o = store.overview(3650).await.unwrap();
+    let open: Vec<_> = o.open_leaks.iter().filter(|l| l.device_id == "edge-pod-leaks").collect();
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert_eq!((open[0].verdict.as_str(), open[0].area_cm2), ("growing", Some(30.0)));
+
     // Exports: the CSV has the verdict; the training set the corrected item, cut out by its box.
     let period = Period::parse("2026-11-20", "2026-11-20").unwrap();
     let csv = String::from_utf8(export::events_csv(&store, period, false).await.unwrap()).unwrap();
