@@ -69,6 +69,16 @@ impl Store {
         Ok(true)
     }
 
+    /// Where an event's feedback stands: (state, the box's reply), for the page's polling.
+    /// `None` when there is no such event.
+    pub async fn feedback(&self, event_id: &str) -> Result<Option<(Option<String>, Option<serde_json::Value>)>> {
+        let row = sqlx::query("SELECT feedback_state, feedback_reply FROM events WHERE event_id = $1").bind(event_id).fetch_optional(&self.pool).await?;
+        Ok(match row {
+            Some(r) => Some((r.try_get(0)?, r.try_get::<Option<String>, _>(1)?.and_then(|s| serde_json::from_str(&s).ok()))),
+            None => None,
+        })
+    }
+
     /// Marks a feedback command as handed to the broker.
     pub async fn feedback_sent(&self, event_id: &str) -> Result<()> {
         sqlx::query("UPDATE events SET feedback_state = CASE WHEN feedback_state = 'pending' THEN 'sent' ELSE feedback_state END, feedback_sent_ms = $1, feedback_attempts = feedback_attempts + 1 WHERE event_id = $2")

@@ -271,14 +271,15 @@ pub async fn api_feedback(State(state): State<AppState>, Extension(me): Extensio
     if !is_event_id(&id) {
         return (StatusCode::NOT_FOUND, Json(json!({"error": "no such event"}))).into_response();
     }
-    match state.store.event(&id).await {
-        Ok(Some(e)) => {
-            let state_key = e.feedback_state.clone().unwrap_or_else(|| "none".into());
+    // Polled every second while a reply is awaited: only the two columns it needs.
+    match state.store.feedback(&id).await {
+        Ok(Some((feedback_state, reply))) => {
+            let state_key = feedback_state.unwrap_or_else(|| "none".into());
             Json(json!({
                 "state": state_key,
                 "state_text": t(me.lang, &format!("feedback.{state_key}")),
-                "reply_text": e.feedback_reply.as_ref().map(|r| pages::reply_text(me.lang, r)).unwrap_or_default(),
-                "reply": e.feedback_reply,
+                "reply_text": reply.as_ref().map(|r| pages::reply_text(me.lang, r)).unwrap_or_default(),
+                "reply": reply,
             }))
             .into_response()
         }
