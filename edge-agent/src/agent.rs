@@ -59,6 +59,8 @@ struct Shared {
     tallies: Arc<SortingTallies>,
     display: Option<Arc<StationHub>>,
     pool: CurrentPool,
+    ledger: Arc<crate::task::storage::ledger::Ledger>,
+    board: Arc<crate::task::site::SiteBoard>,
 }
 
 impl Plan {
@@ -71,6 +73,8 @@ impl Plan {
             state_dir: Some(&config.storage.dir),
             display: shared.display.clone(),
             tallies: shared.tallies.clone(),
+            ledger: shared.ledger.clone(),
+            board: shared.board.clone(),
         };
         let mut tasks: Vec<(String, Arc<dyn Task>)> = Vec::new();
         for t in &config.tasks {
@@ -160,7 +164,16 @@ pub fn run(
     // The local pages come up first, so /healthz answers while the models load;
     // a busy port is reported and the agent runs on without them.
     let web = start_web(config, &display, &figures);
-    let shared = Shared { slips: slips.clone(), tallies, display: web.as_ref().map(|_| display.clone()), pool: CurrentPool::default() };
+    let ledger = Arc::new(crate::task::storage::ledger::Ledger::open(&config.storage.dir).map_err(AgentError::Start)?);
+    let board = Arc::new(crate::task::site::SiteBoard::default());
+    let shared = Shared {
+        slips: slips.clone(),
+        tallies,
+        display: web.as_ref().map(|_| display.clone()),
+        pool: CurrentPool::default(),
+        ledger: ledger.clone(),
+        board: board.clone(),
+    };
     let plan = Plan::build(config.clone(), &shared)?;
     live.set_models(plan.pool.clone());
     *shared.pool.lock().unwrap_or_else(|e| e.into_inner()) = Some(plan.pool.clone());
@@ -185,7 +198,7 @@ pub fn run(
     };
     let (reload_tx, reload_rx) = mpsc::channel();
     let updater = ModelUpdater::new(&config.model_updates, &config.storage.dir, &config.models_dir, shared.pool.clone()).map_err(AgentError::Start)?;
-    let handler = Arc::new(commands::AgentCommands::new(config, reload_tx, slips, updater));
+    let handler = Arc::new(commands::AgentCommands::new(config, reload_tx, slips, updater).with_storage(ledger, board));
     let mqtt = MqttService::start(
         DriverSettings {
             link,

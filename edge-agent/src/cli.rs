@@ -76,6 +76,100 @@ pub enum Command {
     /// four bins, some into the wrong one) with its calibration: a replay camera
     /// for demos and trials, no camera needed.
     SimulateStation(SimulateStationArgs),
+    /// Run the pod storage watch offline on a sequence of frames (inventory per
+    /// zone against the ledger, segregation, labels, safety items); prints the
+    /// events as JSON lines.
+    Storage(StorageArgs),
+    /// Render seeded storage-room footage (drums with labels and QR codes in
+    /// zones, one planted fault, people and light changes) with its
+    /// calibration, ledger and truth, for `edge-agent storage`.
+    SimulateStorage(SimulateStorageArgs),
+    /// Measure the storage watch on seeded rooms: detection rate and false
+    /// alarms per finding kind, QR identification rate, frames per second.
+    BenchStorage(BenchStorageArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StorageArgs {
+    /// The camera's calibration file (storage zones with `allow`, safety items, homography, reference of the empty room).
+    #[arg(long)]
+    pub calibration: PathBuf,
+    /// Frames in time order (JPEG or PNG).
+    #[arg(required = true)]
+    pub frames: Vec<PathBuf>,
+    /// Time between frames.
+    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    pub interval: std::time::Duration,
+    /// The pod's ledger (the agent's storage-ledger.json); without it every container is unregistered.
+    #[arg(long)]
+    pub ledger: Option<PathBuf>,
+    /// Intakes and transfers during the sequence, JSON lines: {"at_s": 600, "intake": RECORD} or {"at_s": 600, "transfer_out": {"manifest_no": ..., "containers": [...]}}.
+    #[arg(long)]
+    pub ledger_acts: Option<PathBuf>,
+    /// Storage task settings as TOML (the keys of a `kind = "storage"` task), e.g. 'settle = "30s"'.
+    #[arg(long, default_value = "")]
+    pub settings: String,
+    /// Time of the first frame, RFC 3339 (default: now).
+    #[arg(long)]
+    pub start: Option<String>,
+    /// Print the inspection report after the last frame.
+    #[arg(long)]
+    pub report: bool,
+    /// Write each event's evidence JPEG into this folder.
+    #[arg(long)]
+    pub evidence: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateStorageArgs {
+    /// Folder to write frames/, calibration.toml, reference.png, ledger.json, ledger-acts.jsonl and truth.json into.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// The planted fault: none, missing, transferred, unregistered, registered-add, wrong-zone, incompatible, unlabelled, extinguisher-covered, sign-removed, brief-cover.
+    #[arg(long, default_value = "missing")]
+    pub scenario: String,
+    /// top (lids from above) or side (bodies from a wall).
+    #[arg(long, default_value = "top")]
+    pub view: String,
+    #[arg(long, default_value = "1920x1080")]
+    pub size: String,
+    /// Minutes of footage.
+    #[arg(long, default_value_t = 30.0)]
+    pub minutes: f64,
+    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    pub interval: std::time::Duration,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Camera id in the calibration file.
+    #[arg(long, default_value = "storage-1")]
+    pub camera: String,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchStorageArgs {
+    /// Seeded rooms per scenario (11 scenarios: each fault kind, the harmless look-alikes, none).
+    #[arg(long, default_value_t = 3)]
+    pub rooms: usize,
+    /// Minutes of footage per room.
+    #[arg(long, default_value_t = 45.0)]
+    pub minutes: f64,
+    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    pub interval: std::time::Duration,
+    #[arg(long, default_value = "1920x1080")]
+    pub size: String,
+    /// top, side or both.
+    #[arg(long, default_value = "both")]
+    pub view: String,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Worker threads for the rooms (each room runs on one core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    #[arg(long)]
+    pub json: bool,
+    /// Print every false alarm and miss with its room's seed (`simulate-storage --seed` renders it).
+    #[arg(long)]
+    pub verbose: bool,
 }
 
 /// Where the enrollment store and the sorting task's models are.

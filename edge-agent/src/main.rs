@@ -29,6 +29,9 @@ fn main() -> ExitCode {
         Command::BenchSorting(args) => commands::bench_sorting::bench_sorting(args),
         Command::BenchField(args) => commands::bench_field::bench_field(args),
         Command::SimulateStation(args) => commands::simulate_station::simulate_station(args),
+        Command::Storage(args) => commands::storage::storage(args),
+        Command::SimulateStorage(args) => commands::storage::simulate_storage(args),
+        Command::BenchStorage(args) => commands::bench_storage::bench_storage(args),
     };
     match outcome {
         Ok(code) => code,

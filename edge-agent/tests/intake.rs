@@ -192,6 +192,7 @@ fn the_agent_reads_a_container_once_it_stands_still_and_publishes_the_intake_wit
             kind: edge_agent::calibration::ZoneKind::Intake,
             polygon: vec![[20.0, 20.0], [1260.0, 20.0], [1260.0, 940.0], [20.0, 940.0]],
             category: None,
+            allow: Vec::new(),
         }],
     };
     let cal = dir.path().join("intake-1.toml");
@@ -243,6 +244,13 @@ fn the_agent_reads_a_container_once_it_stands_still_and_publishes_the_intake_wit
     // The slip was used up: nothing waits on disk.
     let waiting: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("state/intake-slips.json")).unwrap()).unwrap();
     assert_eq!(waiting, serde_json::json!([]));
+    // The accepted container is in the pod's ledger for the storage watch, under its code.
+    let ledger: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("state/storage-ledger.json")).unwrap()).unwrap();
+    let records = ledger["records"].as_array().unwrap();
+    assert_eq!(records.len(), 1, "{ledger:#}");
+    assert_eq!(records[0]["waste_code"], c.slip.waste_code.as_str());
+    assert_eq!(records[0]["slip_id"], c.slip.slip_id.as_str());
+    assert_eq!(records[0]["id_code"].as_str().unwrap().len(), 37, "{ledger:#}");
     if std::env::var_os("INTAKE_EVENT_EXAMPLE").is_some() {
         std::fs::write(std::env::var_os("INTAKE_EVENT_EXAMPLE").unwrap(), serde_json::to_vec_pretty(&event).unwrap()).unwrap();
     }

@@ -22,6 +22,10 @@ pub struct AgentCommands {
     /// The rules a feedback label is checked against (the sorting task's).
     rules: crate::waste::RulesTable,
     models: crate::model_update::ModelUpdater,
+    /// The pod's ledger (`cmd/transfer-out`) and the tasks' board (`cmd/inspect-now`).
+    ledger: Arc<crate::task::storage::ledger::Ledger>,
+    board: Arc<crate::task::site::SiteBoard>,
+    storage_tasks: usize,
 }
 
 impl AgentCommands {
@@ -36,7 +40,42 @@ impl AgentCommands {
             state_dir: config.storage.dir.clone(),
             rules: sorting_rules(config),
             models,
+            ledger: Default::default(),
+            board: Default::default(),
+            storage_tasks: config.tasks.iter().filter(|t| matches!(t.kind, crate::config::TaskKind::Storage(_))).count(),
         }
+    }
+
+    pub fn with_storage(self, ledger: Arc<crate::task::storage::ledger::Ledger>, board: Arc<crate::task::site::SiteBoard>) -> Self {
+        Self { ledger, board, ..self }
+    }
+
+    fn transfer_out(&self, t: &crate::mqtt::commands::TransferOut) -> Result<serde_json::Value, CommandError> {
+        use crate::task::storage::ledger::TransferError;
+        let at = t.transferred_at.clone().unwrap_or_else(|| crate::event::rfc3339_millis(std::time::SystemTime::now()));
+        match self.ledger.transfer_out(&t.manifest_no, &t.containers, &at) {
+            Ok(moved) => {
+                let (stock_kg, _) = self.ledger.stock_kg();
+                Ok(serde_json::json!({
+                    "manifest_no": t.manifest_no,
+                    "transferred": moved,
+                    "already_recorded": t.containers.len() - moved.len(),
+                    "in_stock": self.ledger.stock().len(),
+                    "stock_kg": (stock_kg * 10.0).round() / 10.0,
+                }))
+            }
+            Err(e @ TransferError::BadManifest(_)) => Err(CommandError { code: ErrorCode::Invalid, message: e.to_string(), path: Some("/manifest_no".into()) }),
+            Err(e @ TransferError::NotInStock(_)) => Err(CommandError { code: ErrorCode::Rejected, message: e.to_string(), path: Some("/containers".into()) }),
+            Err(e @ TransferError::Storage(_)) => Err(CommandError::new(ErrorCode::Internal, e.to_string())),
+        }
+    }
+
+    fn inspect_now(&self, request_id: &str) -> Result<serde_json::Value, CommandError> {
+        if self.storage_tasks == 0 {
+            return Err(CommandError::new(ErrorCode::NotApplicable, "this device runs no storage task, so it has no inspection to report"));
+        }
+        let generation = self.board.request_inspection(request_id);
+        Ok(serde_json::json!({ "requested": true, "generation": generation, "report": "an inspection.daily event follows on the storage camera's next frame" }))
     }
 
     fn label_feedback(&self, fb: &crate::mqtt::commands::LabelFeedback) -> Result<serde_json::Value, CommandError> {
@@ -106,6 +145,8 @@ impl CommandHandler for AgentCommands {
             Command::ModelUpdate(update) => self.models.update(&update),
             Command::ModelRollback { model, .. } => self.models.rollback(&model),
             Command::ReloadConfig { .. } => self.reload_config(),
+            Command::TransferOut(t) => self.transfer_out(&t),
+            Command::InspectNow { request_id } => self.inspect_now(&request_id),
         }
     }
 }
@@ -159,6 +200,44 @@ source = { kind = "replay", path = "x" }
         assert_eq!(c.handle(Command::IntakeSlip(future)).unwrap_err().code, ErrorCode::Rejected);
         let ids: Vec<_> = c.slips.waiting().iter().map(|s| s.slip_id.clone()).collect();
         assert_eq!(ids, vec!["A", "B"]);
+    }
+
+    #[test]
+    fn transfers_take_containers_out_of_the_ledger_all_or_nothing() {
+        use crate::task::storage::ledger::{Ledger, LedgerRecord};
+        let ledger = Arc::new(Ledger::in_memory());
+        let id = "91110302MA01234567900249082026110100A";
+        ledger
+            .record_intake(LedgerRecord {
+                id_code: id.into(),
+                waste_code: None,
+                category: Some("HW08".into()),
+                waste_name: None,
+                weight_kg: Some(120.0),
+                intake_at: "t".into(),
+                slip_id: None,
+                verdict: "accept".into(),
+                transfer: None,
+            })
+            .unwrap();
+        let c = commands().with_storage(ledger.clone(), Default::default());
+        let parser = crate::mqtt::commands::CommandParser::new();
+        let cmd = |body: serde_json::Value| parser.parse("transfer-out", &serde_json::to_vec(&body).unwrap(), false);
+        // The schema refuses a short manifest number before anything runs.
+        let refused = cmd(serde_json::json!({"request_id": "a", "manifest_no": "2026", "containers": [id]})).unwrap_err();
+        assert_eq!(refused.error.code, ErrorCode::Invalid);
+        let unknown = "91110302MA01234567900249082026110100B";
+        let err = c.handle(cmd(serde_json::json!({"request_id": "b", "manifest_no": "20261201000001", "containers": [id, unknown]})).unwrap()).unwrap_err();
+        assert_eq!(err.code, ErrorCode::Rejected);
+        assert!(err.message.contains(unknown) && err.message.contains("nothing was transferred"), "{}", err.message);
+        assert!(ledger.in_stock(id).is_some());
+        let ok = c.handle(cmd(serde_json::json!({"request_id": "c", "manifest_no": "20261201000001", "containers": [id]})).unwrap()).unwrap();
+        assert_eq!(ok["transferred"], serde_json::json!([id]));
+        assert_eq!((ok["in_stock"].as_u64(), ok["stock_kg"].as_f64()), (Some(0), Some(0.0)));
+        let again = c.handle(cmd(serde_json::json!({"request_id": "d", "manifest_no": "20261201000001", "containers": [id]})).unwrap()).unwrap();
+        assert_eq!(again["already_recorded"], 1);
+        // No storage task here: nothing to inspect.
+        assert_eq!(c.handle(Command::InspectNow { request_id: "e".into() }).unwrap_err().code, ErrorCode::NotApplicable);
     }
 
     #[test]

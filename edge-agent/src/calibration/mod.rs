@@ -68,6 +68,10 @@ pub struct Zone {
     /// The waste a bin takes (bins only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<WasteCategory>,
+    /// The hazardous-waste categories a storage zone may hold (`["HW08", "HW49"]`;
+    /// storage zones only; empty: any category).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,6 +85,9 @@ pub enum ZoneKind {
     SpillTray,
     /// Where a container stands; leaks are attributed to the nearest one.
     Container,
+    /// A storage zone of a pod (GB 18597-2023 6.1.2): containers of the
+    /// categories in its `allow` list stand there.
+    Storage,
     /// A household-waste bin (sorting stations), with its `category`.
     Bin,
     /// Where a fire extinguisher must hang.
@@ -94,7 +101,7 @@ pub enum ZoneKind {
 impl ZoneKind {
     /// Zones on the floor plane, where the homography's millimetres are true.
     pub fn on_floor(self) -> bool {
-        matches!(self, Self::Intake | Self::Floor | Self::SpillTray | Self::Container)
+        matches!(self, Self::Intake | Self::Floor | Self::SpillTray | Self::Container | Self::Storage)
     }
 
     pub fn watched_for_spills(self) -> bool {
@@ -243,6 +250,14 @@ fn validate(file: &CalibrationFile, path: &Path, issues: &mut Vec<ConfigIssue>) 
             (ZoneKind::Bin, None) => add(format!("{key}.category"), format!("bin `{}` needs the waste it takes: kitchen, recyclable, hazardous or other", zone.name)),
             (kind, Some(_)) if kind != ZoneKind::Bin => add(format!("{key}.category"), format!("only bins take a category; remove it from `{}`", zone.name)),
             _ => {}
+        }
+        if !zone.allow.is_empty() && zone.kind != ZoneKind::Storage {
+            add(format!("{key}.allow"), format!("only storage zones take `allow`; remove it from `{}` or make it kind = \"storage\"", zone.name));
+        }
+        for (j, category) in zone.allow.iter().enumerate() {
+            if !crate::task::storage::segregation::is_hw_category(category) {
+                add(format!("{key}.allow[{j}]"), format!("`{category}` is not a hazardous-waste category: write HW01-HW50 as in the 2021 catalogue, e.g. \"HW08\""));
+            }
         }
         if let Err(message) = check_polygon(&zone.polygon, w, h) {
             add(format!("{key}.polygon"), format!("zone `{}`: {message}", zone.name));

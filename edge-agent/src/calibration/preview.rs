@@ -19,6 +19,7 @@ pub fn zone_color(kind: ZoneKind) -> Rgb<u8> {
         ZoneKind::Floor => [0, 200, 255],
         ZoneKind::SpillTray => [255, 140, 0],
         ZoneKind::Container => [255, 60, 200],
+        ZoneKind::Storage => [120, 160, 255],
         ZoneKind::Intake => [80, 255, 80],
         ZoneKind::Bin => [255, 255, 0],
         ZoneKind::Extinguisher => [255, 0, 0],
@@ -132,7 +133,7 @@ mod tests {
             resolution: [400, 300],
             homography: None,
             references: vec![],
-            zones: vec![Zone { name: "tray".into(), kind: ZoneKind::SpillTray, polygon: vec![[20.0, 20.0], [120.0, 20.0], [120.0, 120.0]], category: None }],
+            zones: vec![Zone { name: "tray".into(), kind: ZoneKind::SpillTray, polygon: vec![[20.0, 20.0], [120.0, 20.0], [120.0, 120.0]], category: None, allow: Vec::new() }],
         };
         let out = render(&frame, &file, Some(&h), &[], 100.0);
         let green = |x: u32, y: u32| out.get_pixel(x, y)[1] > 100 && out.get_pixel(x, y)[0] < 100;

@@ -106,7 +106,7 @@ fn render_footage(dir: &Path, fps: f64) -> anyhow::Result<std::path::PathBuf> {
         let mut cal = scene.calibration(camera);
         cal.references.push(ReferenceImage { image: "empty.jpg".into(), taken_at: "2026-11-29T08:00:00Z".into() });
         // The intake task watches the top-left corner (no bin there): its OCR models load too.
-        cal.zones.push(Zone { name: "intake-spot".into(), kind: ZoneKind::Intake, polygon: vec![[10.0, 10.0], [250.0, 10.0], [250.0, 150.0], [10.0, 150.0]], category: None });
+        cal.zones.push(Zone { name: "intake-spot".into(), kind: ZoneKind::Intake, polygon: vec![[10.0, 10.0], [250.0, 10.0], [250.0, 150.0], [10.0, 150.0]], category: None, allow: Vec::new() });
         Calibration::write(&cal, &dir.join(format!("{camera}.toml")))?;
     }
     let list = dir.join("frames.txt");

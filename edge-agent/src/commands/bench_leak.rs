@@ -28,12 +28,12 @@ pub fn floor_photo(index: usize) -> anyhow::Result<RgbImage> {
 
 /// The calibration a technician would make for a simulated scene.
 pub fn scene_calibration(g: &SceneGeometry) -> anyhow::Result<Calibration> {
-    let mut zones = vec![Zone { name: "floor".into(), kind: ZoneKind::Floor, polygon: g.floor.clone(), category: None }];
+    let mut zones = vec![Zone { name: "floor".into(), kind: ZoneKind::Floor, polygon: g.floor.clone(), category: None, allow: Vec::new() }];
     for (i, tray) in g.trays.iter().enumerate() {
-        zones.push(Zone { name: format!("tray-{}", i + 1), kind: ZoneKind::SpillTray, polygon: tray.clone(), category: None });
+        zones.push(Zone { name: format!("tray-{}", i + 1), kind: ZoneKind::SpillTray, polygon: tray.clone(), category: None, allow: Vec::new() });
     }
     for (name, polygon) in &g.containers {
-        zones.push(Zone { name: name.clone(), kind: ZoneKind::Container, polygon: polygon.clone(), category: None });
+        zones.push(Zone { name: name.clone(), kind: ZoneKind::Container, polygon: polygon.clone(), category: None, allow: Vec::new() });
     }
     let file = CalibrationFile {
         camera: "sim-pod".into(),
@@ -254,7 +254,7 @@ fn percentile(sorted: &[f64], q: f64) -> Option<f64> {
     (!sorted.is_empty()).then(|| crate::agent::percentile(sorted, q))
 }
 
-fn parse_size(s: &str) -> anyhow::Result<(u32, u32)> {
+pub(crate) fn parse_size(s: &str) -> anyhow::Result<(u32, u32)> {
     let bad = || anyhow::anyhow!("--size `{s}`: write WIDTHxHEIGHT, e.g. 480x270, between 64x36 and 3840x2160");
     let (w, h) = s.split_once('x').ok_or_else(bad)?;
     let (w, h): (u32, u32) = (w.parse().map_err(|_| bad())?, h.parse().map_err(|_| bad())?);
@@ -265,7 +265,7 @@ fn parse_size(s: &str) -> anyhow::Result<(u32, u32)> {
 }
 
 /// Runs the jobs on `threads` threads, keeping their order.
-fn run_jobs<J: Sync, R: Send>(jobs: &[J], threads: usize, work: impl Fn(&J) -> anyhow::Result<R> + Sync) -> anyhow::Result<Vec<R>> {
+pub(crate) fn run_jobs<J: Sync, R: Send>(jobs: &[J], threads: usize, work: impl Fn(&J) -> anyhow::Result<R> + Sync) -> anyhow::Result<Vec<R>> {
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results: Vec<std::sync::Mutex<Option<anyhow::Result<R>>>> = jobs.iter().map(|_| std::sync::Mutex::new(None)).collect();
     std::thread::scope(|s| {

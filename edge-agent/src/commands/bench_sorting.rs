@@ -211,7 +211,7 @@ fn latency_run(args: &BenchSortingArgs, photos: &[ItemPhoto], model: &EmbeddingM
     let hub = Arc::new(StationHub::new(state.path().join("sorting").join("items")));
     let server = WebServer::start("127.0.0.1:0".parse()?, hub.clone())?;
     let slips = Arc::new(crate::task::intake::slips::SlipBook::in_memory());
-    let ctx = TaskContext { models: &pool, slips: &slips, state_dir: Some(state.path()), display: Some(hub.clone()), tallies: Default::default() };
+    let ctx = TaskContext { models: &pool, slips: &slips, state_dir: Some(state.path()), display: Some(hub.clone()), tallies: Default::default(), ledger: Default::default(), board: Default::default() };
     let task_config = crate::config::TaskConfig { id: "sorting".into(), kind: crate::config::TaskKind::Sorting(Box::default()) };
     let task = crate::task::build_task(&task_config, &[("bench-station".into(), calibration)], &ctx)?;
 

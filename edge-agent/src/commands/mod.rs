@@ -6,6 +6,7 @@ pub mod bench_field;
 pub mod bench_intake;
 pub mod bench_leak;
 pub mod bench_sorting;
+pub mod bench_storage;
 pub mod calibrate;
 pub mod classify;
 pub mod enroll;
@@ -14,6 +15,7 @@ pub mod leak;
 pub mod models;
 pub mod run;
 pub mod simulate_station;
+pub mod storage;
 pub mod watch;
 
 /// sysexits' EX_CONFIG: the config (or a manifest it names) is wrong.

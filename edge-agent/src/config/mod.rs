@@ -206,7 +206,7 @@ pub struct TaskConfig {
 impl<'de> Deserialize<'de> for TaskConfig {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::Error;
-        let (kind, mut body) = tagged::<D>(d, &["classify", "leak", "intake", "sorting"])?;
+        let (kind, mut body) = tagged::<D>(d, &["classify", "leak", "intake", "sorting", "storage"])?;
         let id = match body.remove("id") {
             Some(toml::Value::String(id)) => id,
             _ => return Err(D::Error::custom("missing `id` (a string)")),
@@ -215,6 +215,7 @@ impl<'de> Deserialize<'de> for TaskConfig {
             "leak" => TaskKind::Leak(body_as::<D, _>(body)?),
             "intake" => TaskKind::Intake(Box::new(body_as::<D, _>(body)?)),
             "sorting" => TaskKind::Sorting(Box::new(body_as::<D, _>(body)?)),
+            "storage" => TaskKind::Storage(Box::new(body_as::<D, _>(body)?)),
             _ => TaskKind::Classify(body_as::<D, _>(body)?),
         };
         Ok(Self { id, kind })
@@ -231,6 +232,8 @@ pub enum TaskKind {
     Intake(Box<crate::task::intake::IntakeTaskConfig>),
     /// Household-waste sorting station: items into calibrated bin zones, prompts for wrong ones.
     Sorting(Box<crate::task::sorting::SortingTaskConfig>),
+    /// Pod storage watch: containers per zone against the ledger, segregation, labels, safety items, daily report.
+    Storage(Box<crate::task::storage::StorageTaskConfig>),
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -189,6 +189,39 @@ pub fn validate(config: &Config) -> Vec<ConfigIssue> {
                     }
                 }
             }
+            TaskKind::Storage(c) => {
+                for (field, message) in c.check() {
+                    issues.add(format!("{key}.{field}"), message);
+                }
+                let cameras: Vec<_> = config.cameras.iter().filter(|cam| cam.tasks.contains(&task.id)).collect();
+                for camera in &cameras {
+                    match &camera.calibrated {
+                        None if camera.calibration.is_none() => issues.add(
+                            key.to_string(),
+                            format!("camera `{}` runs storage task `{}` but has no `calibration` with its storage zones: make one with `edge-agent calibrate` and set it on the camera", camera.id, task.id),
+                        ),
+                        Some(cal) if cal.homography.is_none() => issues.add(
+                            key.to_string(),
+                            format!("the calibration of camera `{}` has no homography, so containers cannot be sized or their distances measured: run `edge-agent calibrate` with a chessboard or four points", camera.id),
+                        ),
+                        Some(cal) if cal.file.references.is_empty() => issues.add(
+                            key.to_string(),
+                            format!("the calibration of camera `{}` has no reference picture of the empty storage spot (extinguishers and signs in place): take one with `edge-agent calibrate --reference FRAME`", camera.id),
+                        ),
+                        Some(cal) if !cal.file.zones.iter().any(|z| z.kind == crate::calibration::ZoneKind::Storage) => issues.add(
+                            key.to_string(),
+                            format!("the calibration of camera `{}` ({}) marks no storage zone: add a [[zone]] with kind = \"storage\" and the categories it may hold in `allow`", camera.id, cal.path.display()),
+                        ),
+                        _ => {}
+                    }
+                }
+                for (j, e) in c.extinguishers.iter().enumerate() {
+                    let known = cameras.iter().filter_map(|cam| cam.calibrated.as_ref()).any(|cal| cal.zone(&e.zone).is_some_and(|z| z.kind == crate::calibration::ZoneKind::Extinguisher));
+                    if !known && cameras.iter().all(|cam| cam.calibrated.is_some()) {
+                        issues.add(format!("{key}.extinguishers[{j}].zone"), format!("no camera of this task has an extinguisher zone `{}`: name a [[zone]] with kind = \"extinguisher\"", e.zone));
+                    }
+                }
+            }
         }
     }
 

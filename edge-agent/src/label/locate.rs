@@ -22,7 +22,7 @@ pub struct LabelRegion {
 
 /// Orange-yellow under any brightness: hue between red and yellow, saturated.
 /// Ratios, not levels, so uneven light and shadow keep the colour.
-fn is_label_orange(r: u8, g: u8, b: u8) -> bool {
+pub fn is_label_orange(r: u8, g: u8, b: u8) -> bool {
     let (r, g, b) = (r as f32, g as f32, b as f32);
     r >= 60.0 && g >= 0.35 * r && g <= 0.85 * r && b <= 0.4 * r
 }

@@ -59,6 +59,35 @@ fn decode_at(luma: &image::GrayImage, scale: f32) -> Option<(String, Vec<[f32; 2
     Some((result.getText().to_string(), corners))
 }
 
+/// Every QR code in a grey picture (several containers side by side), with
+/// their finder corners; the picture is tried at one and a half times too
+/// when it yields none, as small codes often read larger.
+pub fn decode_all(luma: &image::GrayImage) -> Vec<(String, Vec<[f32; 2]>)> {
+    let at = |scale: f32| -> Vec<(String, Vec<[f32; 2]>)> {
+        let scaled;
+        let view = if (scale - 1.0).abs() < f32::EPSILON {
+            luma
+        } else {
+            let (w, h) = luma.dimensions();
+            scaled = image::imageops::resize(luma, ((w as f32 * scale) as u32).max(1), ((h as f32 * scale) as u32).max(1), image::imageops::FilterType::Triangle);
+            &scaled
+        };
+        let (w, h) = view.dimensions();
+        let mut hints = rxing::DecodeHints { PossibleFormats: Some([BarcodeFormat::QR_CODE].into_iter().collect()), TryHarder: Some(true), ..Default::default() };
+        let found = rxing::helpers::detect_multiple_in_luma_with_hints(view.as_raw().clone(), w, h, &mut hints).unwrap_or_default();
+        let mut out: Vec<(String, Vec<[f32; 2]>)> = Vec::new();
+        for r in found {
+            let text = r.getText().to_string();
+            if !out.iter().any(|(t, _)| *t == text) {
+                out.push((text, r.getPoints().iter().map(|p| [p.x / scale, p.y / scale]).collect()));
+            }
+        }
+        out
+    };
+    let found = at(1.0);
+    if found.is_empty() { at(1.5) } else { found }
+}
+
 /// Interprets a payload in the configured format. Err says why it does not fit.
 pub fn interpret(text: &str, format: &QrFormat, corners: Vec<[f32; 2]>) -> Result<QrPayload, String> {
     let text = text.trim();

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 /// Largest command accepted; an intake slip is well under 2 KB.
 pub const MAX_COMMAND_BYTES: usize = 64 * 1024;
 
-const SCHEMAS: [(&str, &str); 6] = [
+const SCHEMAS: [(&str, &str); 8] = [
+    ("transfer-out", include_str!("../../../mqtt-schemas/cmd-transfer-out.schema.json")),
+    ("inspect-now", include_str!("../../../mqtt-schemas/cmd-inspect-now.schema.json")),
     ("model-update", include_str!("../../../mqtt-schemas/cmd-model-update.schema.json")),
     ("model-rollback", include_str!("../../../mqtt-schemas/cmd-model-rollback.schema.json")),
     ("label-feedback", include_str!("../../../mqtt-schemas/cmd-label-feedback.schema.json")),
@@ -83,6 +85,20 @@ pub struct ModelUpdate {
     pub signature: Option<String>,
 }
 
+/// Containers leaving the pod on a transfer manifest (`cmd/transfer-out`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TransferOut {
+    pub request_id: String,
+    /// 联单编号, 14 digits.
+    pub manifest_no: String,
+    /// The containers' 数字识别码.
+    pub containers: Vec<String>,
+    #[serde(default)]
+    pub transferred_at: Option<String>,
+    #[serde(default)]
+    pub carrier: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     IntakeSlip(IntakeSlip),
@@ -91,6 +107,8 @@ pub enum Command {
     ModelRollback { request_id: String, model: String },
     ReloadConfig { request_id: String },
     Ping { request_id: String },
+    TransferOut(TransferOut),
+    InspectNow { request_id: String },
 }
 
 impl Command {
@@ -102,6 +120,8 @@ impl Command {
             Self::ModelRollback { .. } => "model-rollback",
             Self::ReloadConfig { .. } => "reload-config",
             Self::Ping { .. } => "ping",
+            Self::TransferOut(_) => "transfer-out",
+            Self::InspectNow { .. } => "inspect-now",
         }
     }
 
@@ -111,7 +131,8 @@ impl Command {
             Self::LabelFeedback(f) => &f.request_id,
             Self::ModelUpdate(u) => &u.request_id,
             Self::ModelRollback { request_id, .. } => request_id,
-            Self::ReloadConfig { request_id } | Self::Ping { request_id } => request_id,
+            Self::ReloadConfig { request_id } | Self::Ping { request_id } | Self::InspectNow { request_id } => request_id,
+            Self::TransferOut(t) => &t.request_id,
         }
     }
 }
@@ -248,6 +269,8 @@ impl CommandParser {
             "model-update" => serde_json::from_value(value.clone()).map(Command::ModelUpdate).map_err(typed),
             "model-rollback" => Ok(Command::ModelRollback { request_id: field("request_id"), model: field("model") }),
             "reload-config" => Ok(Command::ReloadConfig { request_id: field("request_id") }),
+            "transfer-out" => serde_json::from_value(value.clone()).map(Command::TransferOut).map_err(typed),
+            "inspect-now" => Ok(Command::InspectNow { request_id: field("request_id") }),
             _ => Ok(Command::Ping { request_id: field("request_id") }),
         }
     }

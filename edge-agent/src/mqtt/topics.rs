@@ -3,7 +3,7 @@
 //! `mqtt-schemas/README.md` is the published form of this table.
 
 /// Commands the agent accepts on `cmd/<name>`.
-pub const COMMANDS: [&str; 6] = ["intake-slip", "label-feedback", "model-update", "model-rollback", "reload-config", "ping"];
+pub const COMMANDS: [&str; 8] = ["intake-slip", "label-feedback", "model-update", "model-rollback", "reload-config", "ping", "transfer-out", "inspect-now"];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topics {
@@ -72,6 +72,8 @@ pub const TABLE: &[TopicRow] = &[
     TopicRow { topic: "cmd/model-rollback", direction: "in", qos: 1, retained: false, schema: "cmd-model-rollback.schema.json", notes: "back to the previous (or shipped) model version" },
     TopicRow { topic: "cmd/reload-config", direction: "in", qos: 1, retained: false, schema: "cmd-reload-config.schema.json", notes: "re-read the config file; restart cameras and tasks" },
     TopicRow { topic: "cmd/ping", direction: "in", qos: 1, retained: false, schema: "cmd-ping.schema.json", notes: "liveness check" },
+    TopicRow { topic: "cmd/transfer-out", direction: "in", qos: 1, retained: false, schema: "cmd-transfer-out.schema.json", notes: "containers leaving on a 14-digit manifest: out of the pod's ledger" },
+    TopicRow { topic: "cmd/inspect-now", direction: "in", qos: 1, retained: false, schema: "cmd-inspect-now.schema.json", notes: "the storage watch's inspection report now (inspection.daily)" },
     TopicRow { topic: "reply/<command>", direction: "out", qos: 1, retained: false, schema: "reply.schema.json", notes: "one per command received, ok or error" },
 ];
 

@@ -895,7 +895,7 @@ fn title_row(ts: &Typeset, m: &Metrics, xl: f32, xr: f32) -> Row {
 }
 
 /// QR modules of a payload (M, or L when M does not hold it); None when it cannot be encoded.
-fn qr_modules(payload: &str) -> Option<(usize, Vec<bool>)> {
+pub(crate) fn qr_modules(payload: &str) -> Option<(usize, Vec<bool>)> {
     use qrcode::{EcLevel, QrCode};
     let code = QrCode::with_error_correction_level(payload.as_bytes(), EcLevel::M)
         .or_else(|_| QrCode::with_error_correction_level(payload.as_bytes(), EcLevel::L))

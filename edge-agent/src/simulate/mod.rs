@@ -23,6 +23,7 @@ mod floor;
 pub mod intake;
 pub mod label;
 pub mod station;
+pub mod storage;
 mod props;
 mod render;
 mod script;

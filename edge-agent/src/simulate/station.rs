@@ -598,6 +598,7 @@ impl StationScene {
                 kind: ZoneKind::Bin,
                 polygon: b.polygon.clone(),
                 category: Some(*c),
+                allow: Vec::new(),
             })
             .collect();
         CalibrationFile {

@@ -6,7 +6,9 @@ pub mod camera_watch;
 pub mod classify;
 pub mod intake;
 pub mod leak;
+pub mod site;
 pub mod sorting;
+pub mod storage;
 
 use crate::config::{TaskConfig, TaskKind};
 use crate::event::EventDraft;
@@ -35,6 +37,7 @@ pub enum TaskResult {
     Leak(leak::LeakResult),
     Intake(intake::IntakeResult),
     Sorting(sorting::SortingResult),
+    Storage(storage::StorageResult),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +69,10 @@ pub struct TaskContext<'a> {
     /// The station display, when the agent serves one.
     pub display: Option<Arc<crate::web::station::StationHub>>,
     pub tallies: Arc<sorting::tally::SortingTallies>,
+    /// The pod's ledger: intake records into it, the storage watch checks against it.
+    pub ledger: Arc<storage::ledger::Ledger>,
+    /// What tasks tell each other (leaks open, inspection requests).
+    pub board: Arc<site::SiteBoard>,
 }
 
 /// Builds a task from its config. `cameras` are the cameras that run it, with their calibrations.
@@ -73,8 +80,13 @@ pub fn build_task(config: &TaskConfig, cameras: &[(String, Arc<Calibration>)], c
     let models = ctx.models;
     match &config.kind {
         TaskKind::Classify(c) => Ok(Box::new(classify::ClassifyTask::new(&config.id, models.classifier(&c.model)?, c))),
-        TaskKind::Leak(c) => Ok(Box::new(leak::LeakTask::new(&config.id, c, cameras).map_err(TaskError::Input)?)),
-        TaskKind::Intake(c) => Ok(Box::new(intake::IntakeTask::new(&config.id, c, models, cameras, ctx.slips.clone())?)),
+        TaskKind::Leak(c) => Ok(Box::new(leak::LeakTask::new(&config.id, c, cameras).map_err(TaskError::Input)?.with_board(ctx.board.clone()))),
+        TaskKind::Intake(c) => {
+            Ok(Box::new(intake::IntakeTask::new(&config.id, c, models, cameras, ctx.slips.clone())?.with_ledger(ctx.ledger.clone())))
+        }
+        TaskKind::Storage(c) => {
+            Ok(Box::new(storage::StorageTask::new(&config.id, c, cameras, ctx.ledger.clone(), ctx.board.clone()).map_err(TaskError::Input)?))
+        }
         TaskKind::Sorting(c) => {
             let classifier = Arc::new(sorting_classifier(&config.id, c, models, ctx.state_dir)?);
             let context = sorting::SortingContext {

@@ -164,6 +164,8 @@ pub struct IntakeTask {
     inspector: Inspector,
     slips: Arc<SlipBook>,
     spots: Mutex<HashMap<String, Spot>>,
+    /// Containers taken in are recorded here for the storage watch.
+    ledger: Option<Arc<crate::task::storage::ledger::Ledger>>,
 }
 
 impl IntakeTask {
@@ -181,7 +183,45 @@ impl IntakeTask {
         for (camera, calibration) in cameras {
             spots.insert(camera.clone(), Self::spot(config, calibration).map_err(|e| TaskError::Input(format!("camera `{camera}`: {e}")))?);
         }
-        Ok(Self { id: id.into(), config: config.clone(), inspector: Inspector::new(ocr, catalogue, config.checks.clone()), slips, spots: Mutex::new(spots) })
+        Ok(Self { id: id.into(), config: config.clone(), inspector: Inspector::new(ocr, catalogue, config.checks.clone()), slips, spots: Mutex::new(spots), ledger: None })
+    }
+
+    pub fn with_ledger(self, ledger: Arc<crate::task::storage::ledger::Ledger>) -> Self {
+        Self { ledger: Some(ledger), ..self }
+    }
+
+    /// A container let in (accepted, or held for review) goes into the ledger,
+    /// under the code its QR, label or slip gives; a rejected one does not.
+    fn record_intake(&self, inspection: &Inspection, slip: Option<&IntakeSlip>, frame: &Frame) {
+        let Some(ledger) = &self.ledger else { return };
+        if inspection.verdict == Verdict::Reject {
+            return;
+        }
+        let qr_id = match &inspection.qr {
+            crate::label::checks::QrRead::Decoded(p) => p.id_code.clone(),
+            _ => None,
+        };
+        let label_id = inspection.label.value(LabelField::IdCode).and_then(|v| crate::label::parse::canonical_id_code(v)).map(|(id, _)| id);
+        let Some(id_code) = qr_id.or(label_id).or_else(|| slip.and_then(|s| s.container_code.clone())) else {
+            tracing::warn!(camera = %frame.camera, "an intake container has no readable 数字识别码 (QR, label or slip): not recorded in the storage ledger");
+            return;
+        };
+        let label = |f: LabelField| inspection.label.value(f).map(str::to_string);
+        let waste_code = slip.map(|s| s.waste_code.clone()).or_else(|| label(LabelField::WasteCode));
+        let record = crate::task::storage::ledger::LedgerRecord {
+            category: slip.map(|s| s.category.clone()).or_else(|| label(LabelField::Category)).or_else(|| waste_code.as_deref().and_then(crate::task::storage::segregation::category_of_code)),
+            waste_code,
+            waste_name: slip.map(|s| s.waste_name.clone()).or_else(|| label(LabelField::WasteName)),
+            weight_kg: slip.map(|s| s.weight_kg).or_else(|| inspection.label.weight_kg()),
+            intake_at: crate::event::rfc3339_millis(frame.captured_at),
+            slip_id: slip.map(|s| s.slip_id.clone()),
+            verdict: serde_json::to_value(inspection.verdict).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+            transfer: None,
+            id_code,
+        };
+        if let Err(e) = ledger.record_intake(record) {
+            tracing::error!(error = %e, "an intake container could not be recorded in the storage ledger");
+        }
     }
 
     fn spot(config: &IntakeTaskConfig, calibration: &Calibration) -> Result<Spot, String> {
@@ -253,6 +293,7 @@ impl Task for IntakeTask {
                 fields: inspection.label.fields.iter().map(|f| (f.field.code(), f.value.clone())).collect(),
                 total_ms: inspection.timings.total_ms,
             });
+            self.record_intake(&inspection, slip.as_ref(), frame);
             spot.last = Some((inspection, slip));
         }
         Ok(TaskResult::Intake(result))

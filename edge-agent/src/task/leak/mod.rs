@@ -184,6 +184,8 @@ pub struct LeakTask {
     id: String,
     evidence: bool,
     cameras: HashMap<String, Mutex<CameraLeaks>>,
+    /// Open leaks are posted here for the storage watch's daily report.
+    board: Option<Arc<crate::task::site::SiteBoard>>,
 }
 
 impl LeakTask {
@@ -194,7 +196,11 @@ impl LeakTask {
             let leaks = CameraLeaks::new(calibration.clone(), config).map_err(|e| format!("leak task `{id}` on camera `{camera}`: {e}"))?;
             map.insert(camera.clone(), Mutex::new(leaks));
         }
-        Ok(Self { id: id.into(), evidence: config.evidence, cameras: map })
+        Ok(Self { id: id.into(), evidence: config.evidence, cameras: map, board: None })
+    }
+
+    pub fn with_board(self, board: Arc<crate::task::site::SiteBoard>) -> Self {
+        Self { board: Some(board), ..self }
     }
 
 }
@@ -223,12 +229,20 @@ impl Task for LeakTask {
 
     fn events(&self, frame: &Frame, result: &TaskResult) -> Vec<EventDraft> {
         let TaskResult::Leak(leak) = result else { return vec![] };
+        if let Some(board) = &self.board {
+            for u in &leak.raw_updates {
+                board.leak(&frame.camera, u.leak_id, u.state == LeakState::Cleared, details(u));
+            }
+        }
         leak.raw_updates.iter().map(|u| draft(u, &self.id, frame, self.evidence)).collect()
     }
 
     fn reset_camera(&self, camera: &str) {
         if let Some(c) = self.cameras.get(camera) {
             c.lock().unwrap_or_else(|e| e.into_inner()).reset();
+        }
+        if let Some(board) = &self.board {
+            board.forget_leaks(camera);
         }
     }
 }
