@@ -241,12 +241,19 @@ fn the_agent_takes_transfers_and_inspection_requests_over_mqtt() {
     let picture = got.iter().find(|x| x.topic == report["evidence"]["topic"].as_str().unwrap()).expect("the composite picture");
     assert!(picture.payload.starts_with(&[0xff, 0xd8]));
     // 80 % of the 400 kg given: one warning when the ledger's stock starts above it, none otherwise.
-    let kg: f64 = ledger["records"].as_array().unwrap().iter().map(|r| r["weight_kg"].as_f64().unwrap()).sum();
+    // The first frame may come before or after the transfer (the agent is online before its camera runs).
+    let records = ledger["records"].as_array().unwrap();
+    let kg: f64 = records.iter().map(|r| r["weight_kg"].as_f64().unwrap()).sum();
+    let kg_after = kg - records[0]["weight_kg"].as_f64().unwrap();
     let capacity: Vec<Value> = got.iter().filter(|x| x.topic.ends_with("/events/storage")).map(|x| x.json()).filter(|e| e["verdict"] == "capacity").collect();
-    assert_eq!(capacity.len(), usize::from(kg >= 320.0), "stock {kg} kg: {capacity:#?}");
+    if kg_after >= 320.0 {
+        assert_eq!(capacity.len(), 1, "stock {kg} kg: {capacity:#?}");
+    }
+    assert!(capacity.len() <= usize::from(kg >= 320.0), "stock {kg} kg: {capacity:#?}");
     if let Some(c) = capacity.first() {
         assert_eq!(c["details"]["level"], 0.8);
-        assert!((c["details"]["stock_kg"].as_f64().unwrap() - kg).abs() < 0.5, "{c}");
+        let stock = c["details"]["stock_kg"].as_f64().unwrap();
+        assert!((stock - kg).abs() < 0.5 || (stock - kg_after).abs() < 0.5, "{c}");
     }
     for e in got.iter().filter(|x| x.topic.contains("/events/")) {
         assert_valid("event", &e.json());
