@@ -10,11 +10,11 @@ use std::path::Path;
 use std::process::Command;
 
 /// Renders a room with one planted fault into `dir`; returns the truth (`due` findings).
-fn simulate(dir: &Path, scenario: &str, view: &str, minutes: u32) -> Vec<Value> {
+fn simulate(dir: &Path, scenario: &str, view: &str, minutes: u32, seed: u32) -> Vec<Value> {
     let out = Command::new(common::bin())
         .args(["simulate-storage", "--out"])
         .arg(dir)
-        .args(["--scenario", scenario, "--view", view, "--minutes", &minutes.to_string(), "--interval", "15s", "--seed", "3"])
+        .args(["--scenario", scenario, "--view", view, "--minutes", &minutes.to_string(), "--interval", "15s", "--seed", &seed.to_string()])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -61,7 +61,7 @@ fn named(event: &Value) -> Vec<String> {
 #[test]
 fn a_drum_gone_without_a_manifest_is_missing_and_the_report_counts_the_rest() {
     let dir = tempfile::tempdir().unwrap();
-    let truth = simulate(dir.path(), "missing", "top", 10);
+    let truth = simulate(dir.path(), "missing", "top", 10, 3);
     let (events, stderr) = watch(dir.path(), &[]);
     let alerts = alerts(&events);
     assert_eq!(alerts.len(), 1, "one alert, the missing drum: {alerts:#?}\n{stderr}");
@@ -90,7 +90,7 @@ fn a_drum_gone_without_a_manifest_is_missing_and_the_report_counts_the_rest() {
 #[test]
 fn a_drum_that_left_on_a_manifest_raises_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    assert!(simulate(dir.path(), "transferred", "top", 10).is_empty());
+    assert!(simulate(dir.path(), "transferred", "top", 10, 3).is_empty());
     let (events, stderr) = watch(dir.path(), &[]);
     assert!(alerts(&events).is_empty(), "{:#?}\n{stderr}", alerts(&events));
     let report = events.last().unwrap();
@@ -100,7 +100,7 @@ fn a_drum_that_left_on_a_manifest_raises_nothing() {
 #[test]
 fn an_acid_drum_next_to_an_alkali_drum_is_segregation_naming_both() {
     let dir = tempfile::tempdir().unwrap();
-    let truth = simulate(dir.path(), "incompatible", "top", 8);
+    let truth = simulate(dir.path(), "incompatible", "top", 8, 3);
     let (events, stderr) = watch(dir.path(), &[]);
     let alerts = alerts(&events);
     assert_eq!(alerts.len(), 1, "{alerts:#?}\n{stderr}");
@@ -118,7 +118,7 @@ fn an_acid_drum_next_to_an_alkali_drum_is_segregation_naming_both() {
 #[test]
 fn a_side_camera_flags_an_unregistered_drum_and_a_taken_sign() {
     let dir = tempfile::tempdir().unwrap();
-    let truth = simulate(dir.path(), "unregistered", "side", 8);
+    let truth = simulate(dir.path(), "unregistered", "side", 8, 4);
     let (events, stderr) = watch(dir.path(), &["--settings", "view = \"side\""]);
     let raised = alerts(&events);
     assert_eq!(raised.len(), 1, "{raised:#?}\n{stderr}");
@@ -126,7 +126,7 @@ fn a_side_camera_flags_an_unregistered_drum_and_a_taken_sign() {
     assert_eq!(named(raised[0]), vec![truth[0]["subjects"][0].as_str().unwrap().to_string()]);
 
     let dir = tempfile::tempdir().unwrap();
-    simulate(dir.path(), "sign-removed", "top", 8);
+    simulate(dir.path(), "sign-removed", "top", 8, 3);
     let evidence = dir.path().join("evidence");
     let (events, stderr) = watch(dir.path(), &["--evidence", evidence.to_str().unwrap()]);
     let raised = alerts(&events);
@@ -144,7 +144,7 @@ fn a_side_camera_flags_an_unregistered_drum_and_a_taken_sign() {
 #[test]
 fn bad_input_is_named_with_its_fix() {
     let dir = tempfile::tempdir().unwrap();
-    simulate(dir.path(), "none", "top", 1);
+    simulate(dir.path(), "none", "top", 1, 3);
     let run = |args: &[&str]| Command::new(common::bin()).arg("storage").args(args).output().unwrap();
     let cal = dir.path().join("calibration.toml");
     let frame = frames(dir.path())[0].clone();
@@ -187,7 +187,7 @@ fn the_agent_takes_transfers_and_inspection_requests_over_mqtt() {
     use std::time::{Duration, Instant};
     let dir = tempfile::tempdir().unwrap();
     let room = dir.path().join("room");
-    simulate(&room, "none", "top", 1);
+    simulate(&room, "none", "top", 1, 3);
     // A still of the stocked room, the ledger in the agent's state folder.
     let list = dir.path().join("frames.txt");
     let still = frames(&room)[0].display().to_string();
