@@ -47,26 +47,9 @@ pub fn leak(args: &LeakArgs) -> anyhow::Result<ExitCode> {
             Ok(d) => d,
             Err(e) => anyhow::bail!("{}: {e}", path.display()),
         };
+        let mut out = super::EventPrinter { evidence: args.evidence.as_deref(), count: &mut events };
         for draft in drafts {
-            events += 1;
-            let name = format!("{}.{}", draft.kind, draft.verdict);
-            let mut evidence_file = None;
-            if let (Some(dir), Some(ev)) = (&args.evidence, &draft.evidence) {
-                let file = dir.join(format!("{events:03}-{name}.jpg"));
-                std::fs::write(&file, &ev.jpeg).map_err(|e| anyhow::anyhow!("cannot write {} ({e})", file.display()))?;
-                evidence_file = Some(file.display().to_string());
-            }
-            let line = serde_json::json!({
-                "event": name,
-                "frame": path.display().to_string(),
-                "t_s": (t * 1000.0).round() / 1000.0,
-                "priority": draft.priority,
-                "confidence": draft.confidence,
-                "message_zh": draft.message_zh,
-                "details": draft.details,
-                "evidence": evidence_file,
-            });
-            println!("{line}");
+            out.print(&draft, &path.display().to_string(), t)?;
         }
     }
     eprintln!("{} frames, {events} events, {skipped} unreadable frames skipped", args.frames.len());

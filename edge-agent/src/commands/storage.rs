@@ -4,7 +4,6 @@
 
 use crate::calibration::Calibration;
 use crate::cli::{SimulateStorageArgs, StorageArgs};
-use crate::event::EventDraft;
 use crate::simulate::storage::{self as sim, Fault, LedgerAct, StorageScene};
 use crate::task::site::SiteBoard;
 use crate::task::storage::detect::View;
@@ -84,7 +83,7 @@ pub fn storage(args: &StorageArgs) -> anyhow::Result<ExitCode> {
     let camera: Arc<str> = Arc::from(calibration.file.camera.as_str());
     let (mut events, mut skipped, mut next_act) = (0usize, 0usize, 0usize);
     let mut last_frame = None;
-    let mut out = Printer { evidence: args.evidence.as_deref(), count: &mut events };
+    let mut out = super::EventPrinter { evidence: args.evidence.as_deref(), count: &mut events };
     for (i, path) in args.frames.iter().enumerate() {
         let t = args.interval.as_secs_f64() * i as f64;
         let at = start + Duration::from_secs_f64(t);
@@ -116,36 +115,6 @@ pub fn storage(args: &StorageArgs) -> anyhow::Result<ExitCode> {
     }
     eprintln!("{} frames, {events} events, {skipped} unreadable frames skipped", args.frames.len());
     Ok(ExitCode::SUCCESS)
-}
-
-struct Printer<'a> {
-    evidence: Option<&'a Path>,
-    count: &'a mut usize,
-}
-
-impl Printer<'_> {
-    fn print(&mut self, draft: &EventDraft, frame: &str, t: f64) -> anyhow::Result<()> {
-        *self.count += 1;
-        let name = draft.details.get("event").and_then(|e| e.as_str()).map(str::to_string).unwrap_or_else(|| format!("{}.{}", draft.kind, draft.verdict));
-        let mut evidence_file = None;
-        if let (Some(dir), Some(ev)) = (self.evidence, &draft.evidence) {
-            let file = dir.join(format!("{:03}-{name}.jpg", self.count));
-            std::fs::write(&file, &ev.jpeg).with_context(|| format!("cannot write {}", file.display()))?;
-            evidence_file = Some(file.display().to_string());
-        }
-        let line = serde_json::json!({
-            "event": name,
-            "frame": frame,
-            "t_s": (t * 1000.0).round() / 1000.0,
-            "priority": draft.priority,
-            "confidence": draft.confidence,
-            "message_zh": draft.message_zh,
-            "details": draft.details,
-            "evidence": evidence_file,
-        });
-        println!("{line}");
-        Ok(())
-    }
 }
 
 pub fn parse_view(s: &str) -> anyhow::Result<View> {
